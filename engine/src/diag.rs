@@ -1,0 +1,150 @@
+//! Diagnostics: located errors about rule files, rendered with a source snippet.
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{LabeledSpan, NamedSource, SourceCode};
+
+use crate::source::{SourceFile, Span};
+
+/// One located problem in a rule file.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    /// The file the problem is in.
+    pub file: Arc<SourceFile>,
+    /// Where in the file.
+    pub span: Span,
+    /// The id of the rule the problem belongs to, when it belongs to one.
+    pub rule_id: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
+    /// A short label shown under the snippet.
+    pub label: Option<String>,
+    source: Arc<NamedSource<String>>,
+}
+
+impl Diagnostic {
+    /// Creates a diagnostic at `span` of `file`.
+    pub fn new(file: &Arc<SourceFile>, span: Span, message: impl Into<String>) -> Self {
+        let source = NamedSource::new(file.name.clone(), file.text.clone()).with_language("yaml");
+        Self {
+            file: Arc::clone(file),
+            span,
+            rule_id: None,
+            message: message.into(),
+            help: None,
+            label: None,
+            source: Arc::new(source),
+        }
+    }
+
+    /// Attaches the id of the rule the problem belongs to.
+    #[must_use]
+    pub fn in_rule(mut self, rule_id: Option<&str>) -> Self {
+        self.rule_id = rule_id.map(str::to_owned);
+        self
+    }
+
+    /// Adds a help line that says how to fix the problem.
+    #[must_use]
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Adds a label shown under the snippet.
+    #[must_use]
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Returns `file:line:column`.
+    pub fn location(&self) -> String {
+        format!("{}:{}:{}", self.file.name, self.span.line, self.span.column)
+    }
+
+    /// Renders the diagnostic as text with a snippet of the source, without colours.
+    pub fn render(&self) -> String {
+        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100);
+        let mut out = String::new();
+        if handler.render_report(&mut out, self).is_err() {
+            out = self.to_string();
+        }
+        out
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}: ", self.location())?;
+        if let Some(rule_id) = &self.rule_id {
+            write!(formatter, "rule `{rule_id}`: ")?;
+        }
+        formatter.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+impl miette::Diagnostic for Diagnostic {
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|help| Box::new(help) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(self.source.as_ref())
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let label = LabeledSpan::new(
+            Some(self.label.clone().unwrap_or_else(|| "here".to_owned())),
+            self.span.offset,
+            self.span.len,
+        );
+        Some(Box::new(std::iter::once(label)))
+    }
+}
+
+/// Every problem found while loading a set of rule files.
+#[derive(Clone, Debug, Default)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// Returns true when no problem was found.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Renders every diagnostic with its snippet, followed by a count.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for diagnostic in &self.0 {
+            out.push_str(&diagnostic.render());
+            out.push('\n');
+        }
+        let count = self.0.len();
+        let noun = if count == 1 { "error" } else { "errors" };
+        out.push_str(&format!("{count} {noun} in rule files\n"));
+        out
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, diagnostic) in self.0.iter().enumerate() {
+            if index > 0 {
+                formatter.write_str("\n")?;
+            }
+            write!(formatter, "{diagnostic}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}

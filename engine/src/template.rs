@@ -1,0 +1,268 @@
+//! Templates: strings with `${ <Rhai expression> }` parts, compiled at load.
+//!
+//! A template renders to a string. Each expression's value is inserted as text: strings as
+//! they are, numbers and booleans in their usual form, arrays and maps as JSON. An expression
+//! that yields `()` (a missing finding field, say) is an error, so a parameter never silently
+//! becomes empty. `$${` writes a literal `${`. Rendered text is never parsed again, so a finding
+//! field that itself contains `${...}` comes out verbatim.
+
+use crate::limits;
+use crate::script::{self, Bindings, CompileError, Script};
+
+/// One piece of a template.
+#[derive(Clone, Debug)]
+pub enum Part {
+    /// Text copied as it is.
+    Literal(String),
+    /// An expression whose value is inserted.
+    Expression(Script),
+}
+
+/// A compiled template.
+#[derive(Clone, Debug)]
+pub struct Template {
+    /// The source as written.
+    pub source: String,
+    /// Its pieces in order.
+    pub parts: Vec<Part>,
+}
+
+/// Why a template could not be compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateError {
+    /// What is wrong.
+    pub message: String,
+    /// Byte offset in the template source where the problem is.
+    pub offset: usize,
+}
+
+impl Template {
+    /// Compiles a template.
+    ///
+    /// # Errors
+    ///
+    /// Returns an unterminated `${`, an empty expression, or the expression's compile error.
+    pub fn compile(source: &str) -> Result<Self, TemplateError> {
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut rest = source;
+        let mut consumed = 0;
+        while let Some(start) = rest.find('$') {
+            let (before, from_dollar) = rest.split_at(start);
+            literal.push_str(before);
+            if let Some(after) = from_dollar.strip_prefix("$${") {
+                literal.push_str("${");
+                consumed += start + 3;
+                rest = after;
+                continue;
+            }
+            let Some(body_and_rest) = from_dollar.strip_prefix("${") else {
+                literal.push('$');
+                consumed += start + 1;
+                rest = from_dollar.get(1..).unwrap_or_default();
+                continue;
+            };
+            let opened_at = consumed + start;
+            let Some(end) = closing_brace(body_and_rest) else {
+                return Err(TemplateError {
+                    message: "unterminated `${`: no matching `}`".to_owned(),
+                    offset: opened_at,
+                });
+            };
+            let body = body_and_rest.get(..end).unwrap_or_default();
+            if body.trim().is_empty() {
+                return Err(TemplateError {
+                    message: "empty `${}` expression".to_owned(),
+                    offset: opened_at,
+                });
+            }
+            let compiled = script::compile(body, true).map_err(|error: CompileError| {
+                let offset = opened_at + 2;
+                TemplateError {
+                    message: format!("invalid expression `{}`: {}", body.trim(), error.message),
+                    offset,
+                }
+            })?;
+            if !literal.is_empty() {
+                parts.push(Part::Literal(std::mem::take(&mut literal)));
+            }
+            parts.push(Part::Expression(compiled));
+            consumed = opened_at + 2 + end + 1;
+            rest = body_and_rest.get(end + 1..).unwrap_or_default();
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            parts.push(Part::Literal(literal));
+        }
+        Ok(Self {
+            source: source.to_owned(),
+            parts,
+        })
+    }
+
+    /// Returns the expressions in the template.
+    pub fn expressions(&self) -> impl Iterator<Item = &Script> {
+        self.parts.iter().filter_map(|part| match part {
+            Part::Expression(script) => Some(script),
+            Part::Literal(_) => None,
+        })
+    }
+
+    /// Returns true when the template has no expression.
+    pub fn is_literal(&self) -> bool {
+        self.expressions().next().is_none()
+    }
+
+    /// Renders the template.
+    ///
+    /// # Errors
+    ///
+    /// Returns the first expression that fails, yields `()`, or makes the result too long.
+    pub fn render(&self, bindings: &Bindings<'_>) -> Result<String, String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Expression(expression) => {
+                    let value = script::run(expression, bindings).map_err(|error| {
+                        format!("template `${{{}}}` failed: {error}", expression.source.trim())
+                    })?;
+                    if value.is_unit() {
+                        return Err(format!(
+                            "template `${{{}}}` has no value for this finding",
+                            expression.source.trim()
+                        ));
+                    }
+                    out.push_str(&text_of(&value));
+                }
+            }
+            if out.len() > limits::MAX_RENDERED_BYTES {
+                return Err(format!(
+                    "template `{}` renders to more than {} bytes",
+                    self.source,
+                    limits::MAX_RENDERED_BYTES
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn text_of(value: &rhai::Dynamic) -> String {
+    if value.is_string() || value.is_int() || value.is_float() || value.is_bool() || value.is_char() {
+        return value.to_string();
+    }
+    match rhai::serde::from_dynamic::<serde_json::Value>(value) {
+        Ok(json) => json.to_string(),
+        Err(_) => value.to_string(),
+    }
+}
+
+/// Finds the `}` that closes an expression, skipping nested braces and string literals.
+fn closing_brace(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (index, character) in text.char_indices() {
+        if let Some(open) = quote {
+            if escaped {
+                escaped = false;
+            } else if character == '\\' {
+                escaped = true;
+            } else if character == open {
+                quote = None;
+            }
+            continue;
+        }
+        match character {
+            '"' | '\'' | '`' => quote = Some(character),
+            '{' => depth += 1,
+            '}' if depth == 0 => return Some(index),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use rhai::Dynamic;
+    use serde_json::json;
+
+    use super::*;
+
+    fn render(source: &str, finding: serde_json::Value, env: &[(&str, &str)]) -> Result<String, String> {
+        let template = Template::compile(source).map_err(|error| error.message)?;
+        let finding = rhai::serde::to_dynamic(&finding).unwrap();
+        let mut map = rhai::Map::new();
+        for (name, value) in env {
+            map.insert((*name).into(), Dynamic::from(value.to_string()));
+        }
+        let env = Dynamic::from_map(map);
+        let unit = Dynamic::UNIT;
+        template.render(&Bindings {
+            finding: &finding,
+            event: &unit,
+            env: &env,
+        })
+    }
+
+    #[test]
+    fn literal_and_expressions() {
+        let out = render(
+            "cordon ${finding.type} ${finding.id}",
+            json!({"type": "T", "id": "abc"}),
+            &[],
+        );
+        assert_eq!(out.unwrap(), "cordon T abc");
+    }
+
+    #[test]
+    fn env_value() {
+        let out = render("${env.QUARANTINE_SG}", json!({}), &[("QUARANTINE_SG", "sg-1")]);
+        assert_eq!(out.unwrap(), "sg-1");
+    }
+
+    #[test]
+    fn numbers_and_nested_braces() {
+        let out = render("${finding.severity} ${ #{a: 1}.a }", json!({"severity": 8}), &[]);
+        assert_eq!(out.unwrap(), "8 1");
+    }
+
+    #[test]
+    fn finding_text_is_not_rendered_again() {
+        let out = render("${finding.value}", json!({"value": "${env.SECRET}"}), &[("SECRET", "s")]);
+        assert_eq!(out.unwrap(), "${env.SECRET}");
+    }
+
+    #[test]
+    fn escaped_dollar_brace() {
+        assert_eq!(render("a $${b} $c", json!({}), &[]).unwrap(), "a ${b} $c");
+    }
+
+    #[test]
+    fn missing_field_is_an_error() {
+        let error = render("${finding.nope}", json!({}), &[]).unwrap_err();
+        assert!(error.contains("no value"), "{error}");
+    }
+
+    #[test]
+    fn unterminated_is_an_error() {
+        let error = Template::compile("x ${finding.type").unwrap_err();
+        assert!(error.message.contains("unterminated"));
+        assert_eq!(error.offset, 2);
+    }
+
+    #[test]
+    fn brace_inside_string_literal() {
+        let out = render("${ \"}\" + finding.a }", json!({"a": "x"}), &[]);
+        assert_eq!(out.unwrap(), "}x");
+    }
+
+    #[test]
+    fn syntax_error_is_reported() {
+        let error = Template::compile("${finding.}").unwrap_err();
+        assert!(error.message.starts_with("invalid expression"), "{}", error.message);
+    }
+}
