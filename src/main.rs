@@ -1,1 +1,52 @@
-fn main() {}
+//! `cordon`: validate rules, plan and run the response to a GuardDuty finding.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod input;
+mod plan;
+mod validate;
+
+/// Exit code for success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code when rules are invalid, a check failed, or an action failed.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for unusable input: a finding that cannot be parsed, a path that cannot be read,
+/// an unset environment variable.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "cordon", version, about = "Contain EC2 instances named in GuardDuty findings, by rules")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check rule files and folders; print every error with its location.
+    Validate(validate::ValidateArgs),
+    /// Show what the rules would do for a finding, without calling AWS.
+    Plan(plan::PlanArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let code = match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Plan(args) => plan::run(&args),
+    };
+    ExitCode::from(code)
+}
+
+/// Sends logs to standard error; `RUST_LOG` sets the level (default `warn`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

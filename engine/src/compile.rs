@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use regex::RegexBuilder;
 use serde_json::Value as Json;
 
-use crate::condition::{Condition, Operator, Quantifier, OPERATOR_NAMES};
+use crate::condition::{Condition, OPERATOR_NAMES, Operator, Quantifier};
 use crate::diag::Diagnostic;
 use crate::glob::{self, Glob};
 use crate::limits;
@@ -28,7 +28,15 @@ pub const FORBIDDEN_ENV: &[&str] = &[
 ];
 
 const FILE_KEYS: &[&str] = &["env", "rules"];
-const RULE_KEYS: &[&str] = &["id", "description", "enabled", "include_samples", "match", "when", "actions"];
+const RULE_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "enabled",
+    "include_samples",
+    "match",
+    "when",
+    "actions",
+];
 const MATCH_KEYS: &[&str] = &["type", "resource", "all", "any", "none"];
 
 /// A compiled rule file.
@@ -64,7 +72,10 @@ pub fn compile_file(
             return compiled;
         }
         other => {
-            let message = format!("expected a mapping with `env` and `rules`, found {}", other.kind());
+            let message = format!(
+                "expected a mapping with `env` and `rules`, found {}",
+                other.kind()
+            );
             context.error(root.span, message, None);
             return compiled;
         }
@@ -77,7 +88,10 @@ pub fn compile_file(
     }
 
     match find(entries, "rules") {
-        Some(Node { value: Value::Seq(items), .. }) => {
+        Some(Node {
+            value: Value::Seq(items),
+            ..
+        }) => {
             for item in items {
                 if let Some(rule) = context.rule(item, file_index) {
                     compiled.rules.push(rule);
@@ -88,7 +102,11 @@ pub fn compile_file(
             let message = format!("`rules` must be a list, found {}", other.value.kind());
             context.error(other.span, message, None);
         }
-        None => context.error(root.span, "missing `rules` list", Some("add `rules:` with at least one rule")),
+        None => context.error(
+            root.span,
+            "missing `rules` list",
+            Some("add `rules:` with at least one rule"),
+        ),
     }
     compiled
 }
@@ -127,7 +145,8 @@ fn expected_keys_help(input: &str, allowed: &[&str]) -> String {
 
 impl Context<'_> {
     fn error(&mut self, span: Span, message: impl Into<String>, help: Option<&str>) {
-        let mut diagnostic = Diagnostic::new(self.file, span, message).in_rule(self.rule_id.as_deref());
+        let mut diagnostic =
+            Diagnostic::new(self.file, span, message).in_rule(self.rule_id.as_deref());
         if let Some(help) = help {
             diagnostic = diagnostic.with_help(help);
         }
@@ -139,7 +158,11 @@ impl Context<'_> {
             let name = key.as_str().unwrap_or_default();
             if !allowed.contains(&name) {
                 let help = expected_keys_help(name, allowed);
-                self.error(key.span, format!("unknown key `{name}` in {what}"), Some(&help));
+                self.error(
+                    key.span,
+                    format!("unknown key `{name}` in {what}"),
+                    Some(&help),
+                );
             }
         }
     }
@@ -148,7 +171,11 @@ impl Context<'_> {
         match node.as_str() {
             Some(text) => Some(text),
             None => {
-                self.error(node.span, format!("`{what}` must be a string, found {}", node.value.kind()), None);
+                self.error(
+                    node.span,
+                    format!("`{what}` must be a string, found {}", node.value.kind()),
+                    None,
+                );
                 None
             }
         }
@@ -158,7 +185,10 @@ impl Context<'_> {
         match node.value {
             Value::Bool(flag) => Some(flag),
             _ => {
-                let message = format!("`{what}` must be true or false, found {}", node.value.kind());
+                let message = format!(
+                    "`{what}` must be true or false, found {}",
+                    node.value.kind()
+                );
                 self.error(node.span, message, None);
                 None
             }
@@ -184,7 +214,11 @@ impl Context<'_> {
     fn env_list(&mut self, node: &Node) -> Vec<(String, Span)> {
         let mut names = Vec::new();
         let Value::Seq(items) = &node.value else {
-            self.error(node.span, "`env` must be a list of variable names", Some("write `env: [QUARANTINE_SG]`"));
+            self.error(
+                node.span,
+                "`env` must be a list of variable names",
+                Some("write `env: [QUARANTINE_SG]`"),
+            );
             return names;
         };
         let mut seen = HashSet::new();
@@ -192,15 +226,24 @@ impl Context<'_> {
             let Some(name) = self.string(item, "env") else {
                 continue;
             };
-            let valid = name.chars().next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
-                self.error(item.span, format!("invalid environment variable name `{name}`"), None);
+                self.error(
+                    item.span,
+                    format!("invalid environment variable name `{name}`"),
+                    None,
+                );
             } else if FORBIDDEN_ENV.contains(&name) {
                 self.error(
                     item.span,
                     format!("rules may not read `{name}`: it holds AWS credentials"),
-                    Some("remove it from `env`; actions get credentials from the AWS configuration"),
+                    Some(
+                        "remove it from `env`; actions get credentials from the AWS configuration",
+                    ),
                 );
             } else if !seen.insert(name) {
                 self.error(item.span, format!("`{name}` is declared twice"), None);
@@ -214,7 +257,11 @@ impl Context<'_> {
     fn rule(&mut self, node: &Node, file_index: usize) -> Option<Rule> {
         self.rule_id = None;
         let Value::Map(entries) = &node.value else {
-            self.error(node.span, format!("a rule must be a mapping, found {}", node.value.kind()), None);
+            self.error(
+                node.span,
+                format!("a rule must be a mapping, found {}", node.value.kind()),
+                None,
+            );
             return None;
         };
         let errors_before = self.diagnostics.len();
@@ -222,16 +269,23 @@ impl Context<'_> {
         let id = match find(entries, "id") {
             Some(id_node) => self.rule_identifier(id_node),
             None => {
-                self.error(node.span, "rule has no `id`", Some("add `id: a-unique-name`"));
+                self.error(
+                    node.span,
+                    "rule has no `id`",
+                    Some("add `id: a-unique-name`"),
+                );
                 None
             }
         };
         self.rule_id = id.clone();
         self.check_keys(entries, RULE_KEYS, "rule");
 
-        let description = find(entries, "description").and_then(|n| self.string(n, "description")).map(str::to_owned);
+        let description = find(entries, "description")
+            .and_then(|n| self.string(n, "description"))
+            .map(str::to_owned);
         let enabled = find(entries, "enabled").map_or(Some(true), |n| self.boolean(n, "enabled"));
-        let include_samples = find(entries, "include_samples").map_or(Some(false), |n| self.boolean(n, "include_samples"));
+        let include_samples = find(entries, "include_samples")
+            .map_or(Some(false), |n| self.boolean(n, "include_samples"));
 
         let mut rule = Rule {
             id: id.clone().unwrap_or_default(),
@@ -252,14 +306,22 @@ impl Context<'_> {
 
         match find(entries, "match") {
             Some(match_node) => self.match_block(match_node, &mut rule),
-            None => self.error(node.span, "rule has no `match`", Some("add `match:` with at least `type:`")),
+            None => self.error(
+                node.span,
+                "rule has no `match`",
+                Some("add `match:` with at least `type:`"),
+            ),
         }
         if let Some(when) = find(entries, "when") {
             rule.when = self.when(when);
         }
         match find(entries, "actions") {
             Some(actions) => rule.actions = self.actions(actions),
-            None => self.error(node.span, "rule has no `actions`", Some("add `actions:` with at least one action")),
+            None => self.error(
+                node.span,
+                "rule has no `actions`",
+                Some("add `actions:` with at least one action"),
+            ),
         }
 
         let clean = self.diagnostics.len() == errors_before && id.is_some();
@@ -270,8 +332,13 @@ impl Context<'_> {
         let text = self.string(node, "id")?;
         let valid = !text.is_empty()
             && text.len() <= 128
-            && text.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+            && text
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
         if valid {
             Some(text.to_owned())
         } else {
@@ -286,7 +353,11 @@ impl Context<'_> {
 
     fn match_block(&mut self, node: &Node, rule: &mut Rule) {
         let Value::Map(entries) = &node.value else {
-            self.error(node.span, format!("`match` must be a mapping, found {}", node.value.kind()), None);
+            self.error(
+                node.span,
+                format!("`match` must be a mapping, found {}", node.value.kind()),
+                None,
+            );
             return;
         };
         self.check_keys(entries, MATCH_KEYS, "`match`");
@@ -311,7 +382,11 @@ impl Context<'_> {
                 .map(|(text, _)| text.to_owned())
                 .collect();
         }
-        for (key, target) in [("all", &mut rule.all), ("any", &mut rule.any), ("none", &mut rule.none)] {
+        for (key, target) in [
+            ("all", &mut rule.all),
+            ("any", &mut rule.any),
+            ("none", &mut rule.none),
+        ] {
             if let Some(list) = find(entries, key) {
                 *target = self.conditions(list, key);
             }
@@ -337,15 +412,26 @@ impl Context<'_> {
 
     fn conditions(&mut self, node: &Node, block: &str) -> Vec<Condition> {
         let Value::Seq(items) = &node.value else {
-            self.error(node.span, format!("`{block}` must be a list of conditions"), None);
+            self.error(
+                node.span,
+                format!("`{block}` must be a list of conditions"),
+                None,
+            );
             return Vec::new();
         };
-        items.iter().filter_map(|item| self.condition(item)).collect()
+        items
+            .iter()
+            .filter_map(|item| self.condition(item))
+            .collect()
     }
 
     fn condition(&mut self, node: &Node) -> Option<Condition> {
         let Value::Map(entries) = &node.value else {
-            self.error(node.span, "a condition must be a mapping like `{ path: \"$.severity\", gte: 7 }`", None);
+            self.error(
+                node.span,
+                "a condition must be a mapping like `{ path: \"$.severity\", gte: 7 }`",
+                None,
+            );
             return None;
         };
         let mut path_node = None;
@@ -375,7 +461,11 @@ impl Context<'_> {
             }
         }
         let Some(path_node) = path_node else {
-            self.error(node.span, "condition has no `path`", Some("add `path: \"$.field\"`"));
+            self.error(
+                node.span,
+                "condition has no `path`",
+                Some("add `path: \"$.field\"`"),
+            );
             return None;
         };
         let path = self.json_path(path_node);
@@ -414,10 +504,17 @@ impl Context<'_> {
         }
     }
 
-    fn json_path(&mut self, node: &Node) -> Option<(String, jsonpath_rust::parser::model::JpQuery)> {
+    fn json_path(
+        &mut self,
+        node: &Node,
+    ) -> Option<(String, jsonpath_rust::parser::model::JpQuery)> {
         let text = self.string(node, "path")?;
         if text.len() > limits::MAX_JSONPATH_BYTES {
-            let message = format!("JSONPath is {} bytes, over the limit of {}", text.len(), limits::MAX_JSONPATH_BYTES);
+            let message = format!(
+                "JSONPath is {} bytes, over the limit of {}",
+                text.len(),
+                limits::MAX_JSONPATH_BYTES
+            );
             self.error(node.span, message, None);
             return None;
         }
@@ -431,7 +528,10 @@ impl Context<'_> {
         }
         let depth = nesting_depth(text);
         if depth > limits::MAX_JSONPATH_DEPTH {
-            let message = format!("JSONPath nests {depth} levels of brackets, over the limit of {}", limits::MAX_JSONPATH_DEPTH);
+            let message = format!(
+                "JSONPath nests {depth} levels of brackets, over the limit of {}",
+                limits::MAX_JSONPATH_DEPTH
+            );
             self.error(node.span, message, None);
             return None;
         }
@@ -466,7 +566,11 @@ impl Context<'_> {
                 match Glob::new(text) {
                     Ok(compiled) => Some(Operator::Glob(compiled)),
                     Err(error) => {
-                        self.error(operand.span, format!("invalid glob `{text}`: {error}"), None);
+                        self.error(
+                            operand.span,
+                            format!("invalid glob `{text}`: {error}"),
+                            None,
+                        );
                         None
                     }
                 }
@@ -480,18 +584,29 @@ impl Context<'_> {
 
     fn scalar(&mut self, node: &Node, operator: &str) -> Option<Json> {
         match &node.value {
-            Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) => Some(node.to_json()),
+            Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
+                Some(node.to_json())
+            }
             Value::Null => {
                 self.error(
                     node.span,
-                    format!("`{operator}` cannot compare with null: a null value counts as no value"),
+                    format!(
+                        "`{operator}` cannot compare with null: a null value counts as no value"
+                    ),
                     Some("use `exists: false` to require that a field is absent or null"),
                 );
                 None
             }
             other => {
-                let message = format!("`{operator}` takes a string, number or boolean, found {}", other.kind());
-                let help = if matches!(other, Value::Seq(_)) { Some("use `in` for a list of values") } else { None };
+                let message = format!(
+                    "`{operator}` takes a string, number or boolean, found {}",
+                    other.kind()
+                );
+                let help = if matches!(other, Value::Seq(_)) {
+                    Some("use `in` for a list of values")
+                } else {
+                    None
+                };
                 self.error(node.span, message, help);
                 None
             }
@@ -500,14 +615,28 @@ impl Context<'_> {
 
     fn scalar_list(&mut self, node: &Node, operator: &str) -> Option<Vec<Json>> {
         let Value::Seq(items) = &node.value else {
-            self.error(node.span, format!("`{operator}` takes a list of values, found {}", node.value.kind()), None);
+            self.error(
+                node.span,
+                format!(
+                    "`{operator}` takes a list of values, found {}",
+                    node.value.kind()
+                ),
+                None,
+            );
             return None;
         };
         if items.is_empty() {
-            self.error(node.span, format!("`{operator}` needs at least one value"), None);
+            self.error(
+                node.span,
+                format!("`{operator}` needs at least one value"),
+                None,
+            );
             return None;
         }
-        let values: Vec<Option<Json>> = items.iter().map(|item| self.scalar(item, operator)).collect();
+        let values: Vec<Option<Json>> = items
+            .iter()
+            .map(|item| self.scalar(item, operator))
+            .collect();
         values.into_iter().collect()
     }
 
@@ -526,16 +655,27 @@ impl Context<'_> {
     fn regex(&mut self, node: &Node) -> Option<regex::Regex> {
         let text = self.string(node, "matches")?;
         if text.len() > limits::MAX_REGEX_BYTES {
-            let message = format!("regular expression is {} bytes, over the limit of {}", text.len(), limits::MAX_REGEX_BYTES);
+            let message = format!(
+                "regular expression is {} bytes, over the limit of {}",
+                text.len(),
+                limits::MAX_REGEX_BYTES
+            );
             self.error(node.span, message, None);
             return None;
         }
-        match RegexBuilder::new(text).size_limit(limits::MAX_REGEX_COMPILED_BYTES).build() {
+        match RegexBuilder::new(text)
+            .size_limit(limits::MAX_REGEX_COMPILED_BYTES)
+            .build()
+        {
             Ok(regex) => Some(regex),
             Err(error) => {
                 let reason = error.to_string();
                 let reason = reason.lines().last().unwrap_or(&reason).trim().to_owned();
-                self.error(node.span, format!("invalid regular expression `{text}`: {reason}"), None);
+                self.error(
+                    node.span,
+                    format!("invalid regular expression `{text}`: {reason}"),
+                    None,
+                );
                 None
             }
         }
@@ -551,7 +691,11 @@ impl Context<'_> {
             match parsed {
                 Ok(network) => networks.push(network),
                 Err(_) => {
-                    self.error(span, format!("invalid CIDR `{text}`"), Some("write a network like `198.51.100.0/24` or `2001:db8::/32`"));
+                    self.error(
+                        span,
+                        format!("invalid CIDR `{text}`"),
+                        Some("write a network like `198.51.100.0/24` or `2001:db8::/32`"),
+                    );
                     valid = false;
                 }
             }
@@ -564,8 +708,14 @@ impl Context<'_> {
         let compiled = match script::compile(source, false) {
             Ok(compiled) => compiled,
             Err(error) => {
-                let span = error.position.map_or(node.span, |(line, column)| self.span_in_scalar(node, line, column));
-                self.error(span, format!("invalid `when` expression: {}", error.message), None);
+                let span = error.position.map_or(node.span, |(line, column)| {
+                    self.span_in_scalar(node, line, column)
+                });
+                self.error(
+                    span,
+                    format!("invalid `when` expression: {}", error.message),
+                    None,
+                );
                 return None;
             }
         };
@@ -601,7 +751,9 @@ impl Context<'_> {
             env: &env,
         };
         match script::run(compiled, &bindings) {
-            Ok(value) if !value.is_bool() && !value.is_unit() => Some(format!("`{}`", value.type_name())),
+            Ok(value) if !value.is_bool() && !value.is_unit() => {
+                Some(format!("`{}`", value.type_name()))
+            }
             _ => None,
         }
     }
@@ -614,10 +766,18 @@ impl Context<'_> {
             }
             valid = false;
             if FORBIDDEN_ENV.contains(&name.as_str()) {
-                self.error(node.span, format!("rules may not read `{name}`: it holds AWS credentials"), None);
+                self.error(
+                    node.span,
+                    format!("rules may not read `{name}`: it holds AWS credentials"),
+                    None,
+                );
             } else {
                 let help = format!("declare it at the top of the file: `env: [{name}]`");
-                self.error(node.span, format!("environment variable `{name}` is not declared in `env`"), Some(&help));
+                self.error(
+                    node.span,
+                    format!("environment variable `{name}` is not declared in `env`"),
+                    Some(&help),
+                );
             }
         }
         valid
@@ -625,7 +785,11 @@ impl Context<'_> {
 
     /// Points into a scalar at a 1-based line and column of its text.
     fn span_in_scalar(&self, node: &Node, line: usize, column: usize) -> Span {
-        let first = self.file.text.get(node.span.offset..).and_then(|rest| rest.chars().next());
+        let first = self
+            .file
+            .text
+            .get(node.span.offset..)
+            .and_then(|rest| rest.chars().next());
         let (line, column) = match first {
             Some('|' | '>') => {
                 let target = node.span.line + line;
@@ -642,16 +806,29 @@ impl Context<'_> {
             _ => (node.span.line, node.span.column),
         };
         let offset = self.file.offset_of(line, column);
-        Span { line, column, offset, len: 1 }
+        Span {
+            line,
+            column,
+            offset,
+            len: 1,
+        }
     }
 
     fn actions(&mut self, node: &Node) -> Vec<ActionTemplate> {
         let Value::Seq(items) = &node.value else {
-            self.error(node.span, "`actions` must be a list like `- isolate: { ... }`", None);
+            self.error(
+                node.span,
+                "`actions` must be a list like `- isolate: { ... }`",
+                None,
+            );
             return Vec::new();
         };
         if items.is_empty() {
-            self.error(node.span, "`actions` is empty", Some("a rule needs at least one action"));
+            self.error(
+                node.span,
+                "`actions` is empty",
+                Some("a rule needs at least one action"),
+            );
         }
         items.iter().filter_map(|item| self.action(item)).collect()
     }
@@ -661,11 +838,19 @@ impl Context<'_> {
             Value::Map(entries) if entries.len() == 1 => entries,
             Value::Str(name) => {
                 let help = format!("write `- {name}: {{}}`");
-                self.error(node.span, format!("action `{name}` needs a mapping of parameters"), Some(&help));
+                self.error(
+                    node.span,
+                    format!("action `{name}` needs a mapping of parameters"),
+                    Some(&help),
+                );
                 return None;
             }
             _ => {
-                self.error(node.span, "an action must be a mapping with one key, the action name", Some("write `- isolate: { security_group: sg-... }`"));
+                self.error(
+                    node.span,
+                    "an action must be a mapping with one key, the action name",
+                    Some("write `- isolate: { security_group: sg-... }`"),
+                );
                 return None;
             }
         };
@@ -678,20 +863,29 @@ impl Context<'_> {
             return None;
         };
         let errors_before = self.diagnostics.len();
-        let empty = Node { value: Value::Map(Vec::new()), span: params.span };
-        let params = if matches!(params.value, Value::Null) { &empty } else { params };
+        let empty = Node {
+            value: Value::Map(Vec::new()),
+            span: params.span,
+        };
+        let params = if matches!(params.value, Value::Null) {
+            &empty
+        } else {
+            params
+        };
         if !matches!(params.value, Value::Map(_)) {
-            let message = format!("parameters of `{name}` must be a mapping, found {}", params.value.kind());
+            let message = format!(
+                "parameters of `{name}` must be a mapping, found {}",
+                params.value.kind()
+            );
             self.error(params.span, message, None);
             return None;
         }
         let compiled = self.param_template(params);
         for issue in spec.validate(&params.to_json(), ParamStage::Load) {
-            let target = params.descend(&issue.path);
-            let span = if target.span == params.span && issue.path.len() == 1 {
+            let span = if issue.path.is_empty() {
                 key.span
             } else {
-                target.span
+                params.key_span(&issue.path)
             };
             let mut message = format!("invalid parameters for `{name}`: {}", issue.message);
             if let Some(last) = issue.path.last() {
@@ -711,26 +905,42 @@ impl Context<'_> {
             Value::Null => ParamTemplate::Null,
             Value::Bool(flag) => ParamTemplate::Bool(*flag),
             Value::Int(number) => ParamTemplate::Number((*number).into()),
-            Value::Float(number) => serde_json::Number::from_f64(*number).map_or(ParamTemplate::Null, ParamTemplate::Number),
+            Value::Float(number) => serde_json::Number::from_f64(*number)
+                .map_or(ParamTemplate::Null, ParamTemplate::Number),
             Value::Str(text) => match Template::compile(text) {
                 Ok(template) => {
-                    for expression in template.expressions() {
-                        self.check_env_references(node, &expression.source);
+                    let sources: Vec<String> = template.expressions().map(str::to_owned).collect();
+                    for source in sources {
+                        self.check_env_references(node, &source);
                     }
                     ParamTemplate::Text(template)
                 }
                 Err(error) => {
-                    let column = text.get(..error.offset).map_or(0, |before| before.chars().count()) + 1;
-                    let span = if text.contains('\n') { node.span } else { self.span_in_scalar(node, 1, column) };
+                    let column = text
+                        .get(..error.offset)
+                        .map_or(0, |before| before.chars().count())
+                        + 1;
+                    let span = if text.contains('\n') {
+                        node.span
+                    } else {
+                        self.span_in_scalar(node, 1, column)
+                    };
                     self.error(span, format!("invalid template: {}", error.message), None);
                     ParamTemplate::Null
                 }
             },
-            Value::Seq(items) => ParamTemplate::List(items.iter().map(|item| self.param_template(item)).collect()),
+            Value::Seq(items) => {
+                ParamTemplate::List(items.iter().map(|item| self.param_template(item)).collect())
+            }
             Value::Map(entries) => ParamTemplate::Map(
                 entries
                     .iter()
-                    .map(|(key, value)| (key.as_str().unwrap_or_default().to_owned(), self.param_template(value)))
+                    .map(|(key, value)| {
+                        (
+                            key.as_str().unwrap_or_default().to_owned(),
+                            self.param_template(value),
+                        )
+                    })
                     .collect(),
             ),
         }

@@ -129,7 +129,8 @@ pub const MAX_SEEN: usize = 5;
 impl Condition {
     /// Checks the condition against a finding.
     pub fn check(&self, finding: &Value) -> Check {
-        let selected = jsonpath_rust::query::js_path_process(&self.path, finding).unwrap_or_default();
+        let selected =
+            jsonpath_rust::query::js_path_process(&self.path, finding).unwrap_or_default();
         let values: Vec<&Value> = selected
             .iter()
             .map(|found| found.val)
@@ -138,7 +139,11 @@ impl Condition {
         let holds = evaluate(&self.operator, self.quantifier, &values);
         Check {
             holds,
-            seen: values.iter().take(MAX_SEEN).map(|value| truncate(value)).collect(),
+            seen: values
+                .iter()
+                .take(MAX_SEEN)
+                .map(|value| truncate(value))
+                .collect(),
             count: values.len(),
         }
     }
@@ -254,26 +259,140 @@ mod tests {
         use Operator::*;
         use Quantifier::{All, Any};
         let cases: Vec<(&str, Operator, Quantifier, Vec<Value>, bool)> = vec![
-            ("equals string", Equals(json!("TARGET")), Any, vec![json!("TARGET")], true),
-            ("equals other string", Equals(json!("TARGET")), Any, vec![json!("ACTOR")], false),
-            ("equals int as float", Equals(json!(8.0)), Any, vec![json!(8)], true),
-            ("equals float as int", Equals(json!(8)), Any, vec![json!(8.0)], true),
-            ("equals string is not number", Equals(json!(8)), Any, vec![json!("8")], false),
+            (
+                "equals string",
+                Equals(json!("TARGET")),
+                Any,
+                vec![json!("TARGET")],
+                true,
+            ),
+            (
+                "equals other string",
+                Equals(json!("TARGET")),
+                Any,
+                vec![json!("ACTOR")],
+                false,
+            ),
+            (
+                "equals int as float",
+                Equals(json!(8.0)),
+                Any,
+                vec![json!(8)],
+                true,
+            ),
+            (
+                "equals float as int",
+                Equals(json!(8)),
+                Any,
+                vec![json!(8.0)],
+                true,
+            ),
+            (
+                "equals string is not number",
+                Equals(json!(8)),
+                Any,
+                vec![json!("8")],
+                false,
+            ),
             ("equals nothing", Equals(json!("x")), Any, vec![], false),
-            ("equals any of several", Equals(json!("b")), Any, vec![json!("a"), json!("b")], true),
-            ("equals all of several", Equals(json!("b")), All, vec![json!("a"), json!("b")], false),
-            ("equals all same", Equals(json!("b")), All, vec![json!("b"), json!("b")], true),
-            ("equals all of nothing", Equals(json!("b")), All, vec![], false),
-            ("not_equals other", NotEquals(json!("TARGET")), Any, vec![json!("ACTOR")], true),
-            ("not_equals same", NotEquals(json!("TARGET")), Any, vec![json!("TARGET")], false),
-            ("not_equals nothing", NotEquals(json!("TARGET")), Any, vec![], true),
-            ("not_equals one of two", NotEquals(json!("a")), Any, vec![json!("a"), json!("b")], false),
-            ("in list", In(vec![json!("production"), json!("staging")]), Any, vec![json!("staging")], true),
-            ("in list miss", In(vec![json!("production")]), Any, vec![json!("dev")], false),
-            ("in numbers", In(vec![json!(22), json!(3389)]), Any, vec![json!(22.0)], true),
-            ("not_in miss", NotIn(vec![json!("production")]), Any, vec![json!("dev")], true),
-            ("not_in hit", NotIn(vec![json!("production")]), Any, vec![json!("production")], false),
-            ("not_in nothing", NotIn(vec![json!("production")]), Any, vec![], true),
+            (
+                "equals any of several",
+                Equals(json!("b")),
+                Any,
+                vec![json!("a"), json!("b")],
+                true,
+            ),
+            (
+                "equals all of several",
+                Equals(json!("b")),
+                All,
+                vec![json!("a"), json!("b")],
+                false,
+            ),
+            (
+                "equals all same",
+                Equals(json!("b")),
+                All,
+                vec![json!("b"), json!("b")],
+                true,
+            ),
+            (
+                "equals all of nothing",
+                Equals(json!("b")),
+                All,
+                vec![],
+                false,
+            ),
+            (
+                "not_equals other",
+                NotEquals(json!("TARGET")),
+                Any,
+                vec![json!("ACTOR")],
+                true,
+            ),
+            (
+                "not_equals same",
+                NotEquals(json!("TARGET")),
+                Any,
+                vec![json!("TARGET")],
+                false,
+            ),
+            (
+                "not_equals nothing",
+                NotEquals(json!("TARGET")),
+                Any,
+                vec![],
+                true,
+            ),
+            (
+                "not_equals one of two",
+                NotEquals(json!("a")),
+                Any,
+                vec![json!("a"), json!("b")],
+                false,
+            ),
+            (
+                "in list",
+                In(vec![json!("production"), json!("staging")]),
+                Any,
+                vec![json!("staging")],
+                true,
+            ),
+            (
+                "in list miss",
+                In(vec![json!("production")]),
+                Any,
+                vec![json!("dev")],
+                false,
+            ),
+            (
+                "in numbers",
+                In(vec![json!(22), json!(3389)]),
+                Any,
+                vec![json!(22.0)],
+                true,
+            ),
+            (
+                "not_in miss",
+                NotIn(vec![json!("production")]),
+                Any,
+                vec![json!("dev")],
+                true,
+            ),
+            (
+                "not_in hit",
+                NotIn(vec![json!("production")]),
+                Any,
+                vec![json!("production")],
+                false,
+            ),
+            (
+                "not_in nothing",
+                NotIn(vec![json!("production")]),
+                Any,
+                vec![],
+                true,
+            ),
             ("gt", Gt(7.0), Any, vec![json!(8)], true),
             ("gt equal", Gt(8.0), Any, vec![json!(8)], false),
             ("gte equal", Gte(8.0), Any, vec![json!(8.0)], true),
@@ -281,35 +400,159 @@ mod tests {
             ("lt", Lt(4.0), Any, vec![json!(2)], true),
             ("lt equal", Lt(4.0), Any, vec![json!(4)], false),
             ("lte equal", Lte(4.0), Any, vec![json!(4)], true),
-            ("gt numeric string", Gt(1000.0), Any, vec![json!("64511")], true),
+            (
+                "gt numeric string",
+                Gt(1000.0),
+                Any,
+                vec![json!("64511")],
+                true,
+            ),
             ("gt text string", Gt(1.0), Any, vec![json!("abc")], false),
             ("gt bool", Gt(0.0), Any, vec![json!(true)], false),
             ("gt all", Gt(1.0), All, vec![json!(2), json!(0)], false),
-            ("matches", Matches(Regex::new("^i-[0-9a-f]+$").unwrap()), Any, vec![json!("i-0abc")], true),
-            ("matches miss", Matches(Regex::new("^i-[0-9a-f]+$").unwrap()), Any, vec![json!("x")], false),
-            ("matches number text", Matches(Regex::new("^90").unwrap()), Any, vec![json!(9001)], true),
-            ("matches bool", Matches(Regex::new("true").unwrap()), Any, vec![json!(true)], false),
-            ("glob", Glob(crate::glob::Glob::new("*.onion").unwrap()), Any, vec![json!("x.onion")], true),
-            ("glob miss", Glob(crate::glob::Glob::new("*.onion").unwrap()), Any, vec![json!("x.com")], false),
-            ("contains substring", Contains(json!("Tor")), Any, vec![json!("ExampleTorList")], true),
-            ("contains substring miss", Contains(json!("tor")), Any, vec![json!("ExampleTorList")], false),
-            ("contains element", Contains(json!("TorEntryNode")), Any, vec![json!(["a", "TorEntryNode"])], true),
-            ("contains element miss", Contains(json!("x")), Any, vec![json!(["a"])], false),
-            ("contains number element", Contains(json!(22)), Any, vec![json!([22.0])], true),
+            (
+                "matches",
+                Matches(Regex::new("^i-[0-9a-f]+$").unwrap()),
+                Any,
+                vec![json!("i-0abc")],
+                true,
+            ),
+            (
+                "matches miss",
+                Matches(Regex::new("^i-[0-9a-f]+$").unwrap()),
+                Any,
+                vec![json!("x")],
+                false,
+            ),
+            (
+                "matches number text",
+                Matches(Regex::new("^90").unwrap()),
+                Any,
+                vec![json!(9001)],
+                true,
+            ),
+            (
+                "matches bool",
+                Matches(Regex::new("true").unwrap()),
+                Any,
+                vec![json!(true)],
+                false,
+            ),
+            (
+                "glob",
+                Glob(crate::glob::Glob::new("*.onion").unwrap()),
+                Any,
+                vec![json!("x.onion")],
+                true,
+            ),
+            (
+                "glob miss",
+                Glob(crate::glob::Glob::new("*.onion").unwrap()),
+                Any,
+                vec![json!("x.com")],
+                false,
+            ),
+            (
+                "contains substring",
+                Contains(json!("Tor")),
+                Any,
+                vec![json!("ExampleTorList")],
+                true,
+            ),
+            (
+                "contains substring miss",
+                Contains(json!("tor")),
+                Any,
+                vec![json!("ExampleTorList")],
+                false,
+            ),
+            (
+                "contains element",
+                Contains(json!("TorEntryNode")),
+                Any,
+                vec![json!(["a", "TorEntryNode"])],
+                true,
+            ),
+            (
+                "contains element miss",
+                Contains(json!("x")),
+                Any,
+                vec![json!(["a"])],
+                false,
+            ),
+            (
+                "contains number element",
+                Contains(json!(22)),
+                Any,
+                vec![json!([22.0])],
+                true,
+            ),
             ("exists", Exists(true), Any, vec![json!("x")], true),
             ("exists nothing", Exists(true), Any, vec![], false),
             ("not exists nothing", Exists(false), Any, vec![], true),
-            ("not exists something", Exists(false), Any, vec![json!(0)], false),
-            ("cidr v4", Cidr(nets(&["198.51.100.0/24"])), Any, vec![json!("198.51.100.44")], true),
-            ("cidr v4 miss", Cidr(nets(&["10.0.0.0/8"])), Any, vec![json!("198.51.100.44")], false),
-            ("cidr v6", Cidr(nets(&["2001:db8::/32"])), Any, vec![json!("2001:db8::1")], true),
-            ("cidr v4 in v6 list", Cidr(nets(&["2001:db8::/32"])), Any, vec![json!("10.0.0.1")], false),
-            ("cidr several nets", Cidr(nets(&["10.0.0.0/8", "192.0.2.0/24"])), Any, vec![json!("192.0.2.9")], true),
-            ("cidr not an address", Cidr(nets(&["10.0.0.0/8"])), Any, vec![json!("10.0.0.999")], false),
-            ("cidr number", Cidr(nets(&["10.0.0.0/8"])), Any, vec![json!(10)], false),
+            (
+                "not exists something",
+                Exists(false),
+                Any,
+                vec![json!(0)],
+                false,
+            ),
+            (
+                "cidr v4",
+                Cidr(nets(&["198.51.100.0/24"])),
+                Any,
+                vec![json!("198.51.100.44")],
+                true,
+            ),
+            (
+                "cidr v4 miss",
+                Cidr(nets(&["10.0.0.0/8"])),
+                Any,
+                vec![json!("198.51.100.44")],
+                false,
+            ),
+            (
+                "cidr v6",
+                Cidr(nets(&["2001:db8::/32"])),
+                Any,
+                vec![json!("2001:db8::1")],
+                true,
+            ),
+            (
+                "cidr v4 in v6 list",
+                Cidr(nets(&["2001:db8::/32"])),
+                Any,
+                vec![json!("10.0.0.1")],
+                false,
+            ),
+            (
+                "cidr several nets",
+                Cidr(nets(&["10.0.0.0/8", "192.0.2.0/24"])),
+                Any,
+                vec![json!("192.0.2.9")],
+                true,
+            ),
+            (
+                "cidr not an address",
+                Cidr(nets(&["10.0.0.0/8"])),
+                Any,
+                vec![json!("10.0.0.999")],
+                false,
+            ),
+            (
+                "cidr number",
+                Cidr(nets(&["10.0.0.0/8"])),
+                Any,
+                vec![json!(10)],
+                false,
+            ),
         ];
         for (name, operator, quantifier, values, expected) in cases {
-            assert_eq!(run(operator, quantifier, &values), expected, "case `{name}`");
+            assert_eq!(
+                run(operator, quantifier, &values),
+                expected,
+                "case `{name}`"
+            );
         }
     }
 

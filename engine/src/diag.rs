@@ -68,8 +68,9 @@ impl Diagnostic {
 
     /// Renders the diagnostic as text with a snippet of the source, without colours.
     pub fn render(&self) -> String {
-        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-            .with_width(100);
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+                .with_width(100);
         let mut out = String::new();
         if handler.render_report(&mut out, self).is_err() {
             out = self.to_string();

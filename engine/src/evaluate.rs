@@ -12,6 +12,7 @@ use crate::registry::ParamStage;
 use crate::rule::{ParamTemplate, Rule};
 use crate::ruleset::RuleSet;
 use crate::script::{self, Bindings};
+use crate::template::{Part, RenderContext};
 
 /// Options for [`RuleSet::evaluate`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -34,10 +35,11 @@ impl LazyBindings<'_> {
     }
 
     fn event(&self) -> &Dynamic {
-        self.event_value.get_or_init(|| match &self.finding.envelope {
-            Some(envelope) => rhai::serde::to_dynamic(envelope).unwrap_or(Dynamic::UNIT),
-            None => Dynamic::UNIT,
-        })
+        self.event_value
+            .get_or_init(|| match &self.finding.envelope {
+                Some(envelope) => rhai::serde::to_dynamic(envelope).unwrap_or(Dynamic::UNIT),
+                None => Dynamic::UNIT,
+            })
     }
 }
 
@@ -107,7 +109,8 @@ impl RuleSet {
         let summary = &finding.summary;
 
         if summary.sample && !rule.include_samples {
-            let reason = "the finding is a sample and the rule does not set `include_samples: true`";
+            let reason =
+                "the finding is a sample and the rule does not set `include_samples: true`";
             record("include_samples".into(), reason.into(), None, false);
             return Verdict::NotMatched;
         }
@@ -124,7 +127,12 @@ impl RuleSet {
             let check = condition.check(&finding.detail);
             if !check.holds {
                 let step = format!("match.all[{index}]");
-                record(step, describe(condition, &check, "does not hold"), Some(locate(rule, condition)), false);
+                record(
+                    step,
+                    describe(condition, &check, "does not hold"),
+                    Some(locate(rule, condition)),
+                    false,
+                );
                 return Verdict::NotMatched;
             }
         }
@@ -146,26 +154,48 @@ impl RuleSet {
             let check = condition.check(&finding.detail);
             if check.holds {
                 let step = format!("match.none[{index}]");
-                record(step, describe(condition, &check, "holds"), Some(locate(rule, condition)), false);
+                record(
+                    step,
+                    describe(condition, &check, "holds"),
+                    Some(locate(rule, condition)),
+                    false,
+                );
                 return Verdict::NotMatched;
             }
         }
         if let Some(when) = &rule.when {
-            let env = self.env_of(rule);
+            let unit = Dynamic::UNIT;
             let bindings = Bindings {
-                finding: lazy.finding(),
-                event: lazy.event(),
-                env,
+                finding: if when.reads_finding {
+                    lazy.finding()
+                } else {
+                    &unit
+                },
+                event: if when.reads_event {
+                    lazy.event()
+                } else {
+                    &unit
+                },
+                env: self.env_of(rule),
             };
             match script::run(when, &bindings) {
                 Ok(value) => match value.as_bool() {
                     Ok(true) => {}
                     Ok(false) => {
-                        record("when".into(), format!("`{}` is false", when.source.trim()), None, false);
+                        record(
+                            "when".into(),
+                            format!("`{}` is false", when.source.trim()),
+                            None,
+                            false,
+                        );
                         return Verdict::NotMatched;
                     }
                     Err(type_name) => {
-                        return Verdict::Failed(failure(rule, None, format!("`when` returned {type_name}, not a boolean")));
+                        return Verdict::Failed(failure(
+                            rule,
+                            None,
+                            format!("`when` returned {type_name}, not a boolean"),
+                        ));
                     }
                 },
                 Err(error) => {
@@ -192,15 +222,27 @@ impl RuleSet {
             .unwrap_or_else(|| EMPTY.get_or_init(|| Dynamic::from_map(rhai::Map::new())))
     }
 
-    fn render_actions(&self, rule: &Rule, lazy: &LazyBindings<'_>) -> (Vec<PlannedAction>, Vec<RuleFailure>) {
+    fn render_actions(
+        &self,
+        rule: &Rule,
+        lazy: &LazyBindings<'_>,
+    ) -> (Vec<PlannedAction>, Vec<RuleFailure>) {
         let mut actions = Vec::new();
         let mut failures = Vec::new();
+        let env = self.env_of(rule);
+        let bindings = || Bindings {
+            finding: lazy.finding(),
+            event: lazy.event(),
+            env,
+        };
+        let context = RenderContext {
+            finding: &lazy.finding.detail,
+            event: lazy.finding.envelope.as_ref(),
+            env,
+            bindings: &bindings,
+        };
         for template in &rule.actions {
-            let rendered = render(&template.params, &|| Bindings {
-                finding: lazy.finding(),
-                event: lazy.event(),
-                env: self.env_of(rule),
-            });
+            let rendered = render(&template.params, &context);
             let params = match rendered {
                 Ok(params) => params,
                 Err(message) => {
@@ -214,8 +256,16 @@ impl RuleSet {
                 .map(|spec| spec.validate(&params, ParamStage::Rendered))
                 .unwrap_or_default();
             if let Some(issue) = issues.first() {
-                let at = if issue.path.is_empty() { String::new() } else { format!("`{}`: ", issue.path.join(".")) };
-                failures.push(failure(rule, Some(&template.name), format!("{at}{}", issue.message)));
+                let at = if issue.path.is_empty() {
+                    String::new()
+                } else {
+                    format!("`{}`: ", issue.path.join("."))
+                };
+                failures.push(failure(
+                    rule,
+                    Some(&template.name),
+                    format!("{at}{}", issue.message),
+                ));
                 continue;
             }
             actions.push(PlannedAction {
@@ -229,7 +279,7 @@ impl RuleSet {
 
 /// Renders parameters. Literal strings skip Rhai entirely, so a rule without templates never
 /// converts the finding.
-fn render<'b>(params: &ParamTemplate, bindings: &dyn Fn() -> Bindings<'b>) -> Result<Value, String> {
+fn render(params: &ParamTemplate, context: &RenderContext<'_>) -> Result<Value, String> {
     Ok(match params {
         ParamTemplate::Null => Value::Null,
         ParamTemplate::Bool(flag) => Value::Bool(*flag),
@@ -239,22 +289,22 @@ fn render<'b>(params: &ParamTemplate, bindings: &dyn Fn() -> Bindings<'b>) -> Re
                 .parts
                 .iter()
                 .map(|part| match part {
-                    crate::template::Part::Literal(text) => text.as_str(),
-                    crate::template::Part::Expression(_) => "",
+                    Part::Literal(text) => text.as_str(),
+                    Part::Expression(_) | Part::Field(_) => "",
                 })
                 .collect::<String>();
             Value::String(text)
         }
-        ParamTemplate::Text(template) => Value::String(template.render(&bindings())?),
+        ParamTemplate::Text(template) => Value::String(template.render(context)?),
         ParamTemplate::List(items) => items
             .iter()
-            .map(|item| render(item, bindings))
+            .map(|item| render(item, context))
             .collect::<Result<Vec<_>, _>>()?
             .into(),
         ParamTemplate::Map(entries) => {
             let mut map = serde_json::Map::new();
             for (key, value) in entries {
-                map.insert(key.clone(), render(value, bindings)?);
+                map.insert(key.clone(), render(value, context)?);
             }
             Value::Object(map)
         }
@@ -270,7 +320,10 @@ fn failure(rule: &Rule, action: Option<&str>, message: String) -> RuleFailure {
 }
 
 fn locate(rule: &Rule, condition: &Condition) -> String {
-    format!("{}:{}:{}", rule.file.name, condition.span.line, condition.span.column)
+    format!(
+        "{}:{}:{}",
+        rule.file.name, condition.span.line, condition.span.column
+    )
 }
 
 fn describe(condition: &Condition, check: &Check, verdict: &str) -> String {
@@ -295,5 +348,9 @@ fn describe(condition: &Condition, check: &Check, verdict: &str) -> String {
 }
 
 fn quoted_list(items: &[String]) -> String {
-    items.iter().map(|item| format!("`{item}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|item| format!("`{item}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -74,7 +74,11 @@ pub struct InputError {
 
 impl fmt::Display for InputError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "invalid input at `{}`: {}", self.path, self.message)
+        write!(
+            formatter,
+            "invalid input at `{}`: {}",
+            self.path, self.message
+        )
     }
 }
 
@@ -164,7 +168,10 @@ fn check_depth(bytes: &[u8]) -> Result<(), InputError> {
 /// Returns an [`InputError`] naming the path of the first field that failed.
 pub fn from_value(value: Value) -> Result<Input, InputError> {
     let Value::Object(mut object) = value else {
-        return Err(error("$", format!("expected a JSON object, found {}", kind(&value))));
+        return Err(error(
+            "$",
+            format!("expected a JSON object, found {}", kind(&value)),
+        ));
     };
     if object.contains_key("Records") {
         return Err(error(
@@ -207,7 +214,10 @@ pub fn from_value(value: Value) -> Result<Input, InputError> {
 
 fn summarize(detail: &Value, base: &str) -> Result<Summary, InputError> {
     let Value::Object(object) = detail else {
-        return Err(error(base, format!("expected a finding object, found {}", kind(detail))));
+        return Err(error(
+            base,
+            format!("expected a finding object, found {}", kind(detail)),
+        ));
     };
     let finding_type = string_field(object, "type", base)?.to_owned();
     let id = string_field(object, "id", base)?.to_owned();
@@ -215,13 +225,20 @@ fn summarize(detail: &Value, base: &str) -> Result<Summary, InputError> {
     let resource = match object.get("resource") {
         Some(Value::Object(resource)) => resource,
         Some(other) => {
-            return Err(error(&resource_path, format!("expected an object, found {}", kind(other))));
+            return Err(error(
+                &resource_path,
+                format!("expected an object, found {}", kind(other)),
+            ));
         }
         None => return Err(error(&resource_path, "missing field")),
     };
     let resource_type = string_field(resource, "resourceType", &resource_path)?.to_owned();
     let instance_id = match resource.get("instanceDetails") {
-        Some(Value::Object(details)) => optional_string(details, "instanceId", &format!("{resource_path}.instanceDetails"))?,
+        Some(Value::Object(details)) => optional_string(
+            details,
+            "instanceId",
+            &format!("{resource_path}.instanceDetails"),
+        )?,
         Some(Value::Null) | None => None,
         Some(other) => {
             return Err(error(
@@ -234,7 +251,10 @@ fn summarize(detail: &Value, base: &str) -> Result<Summary, InputError> {
         Some(Value::Number(number)) => number.as_f64(),
         Some(Value::Null) | None => None,
         Some(other) => {
-            return Err(error(&format!("{base}.severity"), format!("expected a number, found {}", kind(other))));
+            return Err(error(
+                &format!("{base}.severity"),
+                format!("expected a number, found {}", kind(other)),
+            ));
         }
     };
     Ok(Summary {
@@ -277,21 +297,35 @@ fn flag_is_true(value: Option<&Value>) -> bool {
     }
 }
 
-fn string_field<'a>(object: &'a Map<String, Value>, key: &str, base: &str) -> Result<&'a str, InputError> {
+fn string_field<'a>(
+    object: &'a Map<String, Value>,
+    key: &str,
+    base: &str,
+) -> Result<&'a str, InputError> {
     let path = format!("{base}.{key}");
     match object.get(key) {
         Some(Value::String(text)) if !text.is_empty() => Ok(text),
         Some(Value::String(_)) => Err(error(&path, "must not be empty")),
-        Some(other) => Err(error(&path, format!("expected a string, found {}", kind(other)))),
+        Some(other) => Err(error(
+            &path,
+            format!("expected a string, found {}", kind(other)),
+        )),
         None => Err(error(&path, "missing field")),
     }
 }
 
-fn optional_string(object: &Map<String, Value>, key: &str, base: &str) -> Result<Option<String>, InputError> {
+fn optional_string(
+    object: &Map<String, Value>,
+    key: &str,
+    base: &str,
+) -> Result<Option<String>, InputError> {
     match object.get(key) {
         Some(Value::String(text)) => Ok(Some(text.clone())),
         Some(Value::Null) | None => Ok(None),
-        Some(other) => Err(error(&format!("{base}.{key}"), format!("expected a string, found {}", kind(other)))),
+        Some(other) => Err(error(
+            &format!("{base}.{key}"),
+            format!("expected a string, found {}", kind(other)),
+        )),
     }
 }
 
@@ -368,10 +402,19 @@ mod tests {
             (json!([1]), "$"),
             (envelope(json!({"id": "x"})), "$.detail.type"),
             (envelope(json!({"id": "x", "type": 3})), "$.detail.type"),
-            (envelope(json!({"id": "x", "type": "t"})), "$.detail.resource"),
-            (envelope(json!({"id": "x", "type": "t", "resource": {}})), "$.detail.resource.resourceType"),
+            (
+                envelope(json!({"id": "x", "type": "t"})),
+                "$.detail.resource",
+            ),
+            (
+                envelope(json!({"id": "x", "type": "t", "resource": {}})),
+                "$.detail.resource.resourceType",
+            ),
             (envelope(json!("text")), "$.detail"),
-            (json!({"detail-type": "GuardDuty Finding", "source": "aws.ec2", "detail": {}}), "$.source"),
+            (
+                json!({"detail-type": "GuardDuty Finding", "source": "aws.ec2", "detail": {}}),
+                "$.source",
+            ),
             (json!({"Records": []}), "$.Records"),
         ];
         for (input, path) in cases {
@@ -406,7 +449,8 @@ mod tests {
         object_shape["service"]["additionalInfo"] = json!({"sample": true});
         assert!(is_sample(&object_shape));
         let mut string_shape = finding();
-        string_shape["service"]["additionalInfo"] = json!({"value": "{\"sample\":true}", "type": "default"});
+        string_shape["service"]["additionalInfo"] =
+            json!({"value": "{\"sample\":true}", "type": "default"});
         assert!(is_sample(&string_shape));
         assert!(!is_sample(&finding()));
     }

@@ -77,7 +77,10 @@ mod tests {
 
     #[test]
     fn prefix_stops_at_wildcard() {
-        assert_eq!(Glob::new("Backdoor:EC2/*").unwrap().literal_prefix(), "Backdoor:EC2/");
+        assert_eq!(
+            Glob::new("Backdoor:EC2/*").unwrap().literal_prefix(),
+            "Backdoor:EC2/"
+        );
         assert_eq!(Glob::new("exact").unwrap().literal_prefix(), "exact");
     }
 }

@@ -83,10 +83,18 @@ impl Plan {
             out,
             "  resource {}{}, account {}, region {}{}",
             finding.resource_type,
-            finding.instance_id.as_deref().map(|id| format!(" {id}")).unwrap_or_default(),
+            finding
+                .instance_id
+                .as_deref()
+                .map(|id| format!(" {id}"))
+                .unwrap_or_default(),
             finding.account_id.as_deref().unwrap_or("-"),
             finding.region.as_deref().unwrap_or("-"),
-            if finding.sample { ", sample finding" } else { "" },
+            if finding.sample {
+                ", sample finding"
+            } else {
+                ""
+            },
         );
         if self.matched.is_empty() {
             out.push_str("no rule matched\n");
@@ -103,13 +111,21 @@ impl Plan {
                 .as_deref()
                 .map(|name| format!(" action `{name}`"))
                 .unwrap_or_default();
-            let _ = writeln!(out, "error in rule {}{}: {}", failure.rule_id, action, failure.message);
+            let _ = writeln!(
+                out,
+                "error in rule {}{}: {}",
+                failure.rule_id, action, failure.message
+            );
         }
         if !self.explanations.is_empty() {
             out.push_str("explanations:\n");
         }
         for explanation in &self.explanations {
-            let verdict = if explanation.matched { "matched" } else { "did not match" };
+            let verdict = if explanation.matched {
+                "matched"
+            } else {
+                "did not match"
+            };
             let _ = writeln!(
                 out,
                 "  {} {verdict} at {} ({}): {}",

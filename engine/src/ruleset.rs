@@ -78,7 +78,10 @@ pub fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
 }
 
 fn is_rule_file(path: &Path) -> bool {
-    matches!(path.extension().and_then(|ext| ext.to_str()), Some("yaml" | "yml"))
+    matches!(
+        path.extension().and_then(|ext| ext.to_str()),
+        Some("yaml" | "yml")
+    )
 }
 
 fn io_error(path: &Path, error: &std::io::Error) -> LoadError {
@@ -97,7 +100,9 @@ impl RuleSet {
     pub fn load(paths: &[PathBuf], catalog: Arc<dyn ActionCatalog>) -> Result<Self, LoadError> {
         let mut sources = Vec::new();
         for path in rule_files(paths)? {
-            let size = std::fs::metadata(&path).map_err(|error| io_error(&path, &error))?.len();
+            let size = std::fs::metadata(&path)
+                .map_err(|error| io_error(&path, &error))?
+                .len();
             if size > crate::limits::MAX_RULE_FILE_BYTES as u64 {
                 let source = SourceFile::new(path.display().to_string(), String::new());
                 let message = format!(
@@ -122,13 +127,18 @@ impl RuleSet {
     /// # Errors
     ///
     /// Returns every problem in every file, including rule ids used twice.
-    pub fn from_sources(sources: Vec<Arc<SourceFile>>, catalog: Arc<dyn ActionCatalog>) -> Result<Self, Diagnostics> {
+    pub fn from_sources(
+        sources: Vec<Arc<SourceFile>>,
+        catalog: Arc<dyn ActionCatalog>,
+    ) -> Result<Self, Diagnostics> {
         let mut diagnostics = Vec::new();
         let mut rules = Vec::new();
         let mut files = Vec::new();
         for (index, source) in sources.into_iter().enumerate() {
             let compiled = match yaml::parse(&source) {
-                Ok(root) => compile::compile_file(&source, index, &root, catalog.as_ref(), &mut diagnostics),
+                Ok(root) => {
+                    compile::compile_file(&source, index, &root, catalog.as_ref(), &mut diagnostics)
+                }
                 Err(diagnostic) => {
                     diagnostics.push(diagnostic);
                     compile::CompiledFile::default()
@@ -188,8 +198,12 @@ impl RuleSet {
                         map.insert(name.as_str().into(), rhai::Dynamic::from(value));
                     }
                     _ => diagnostics.push(
-                        Diagnostic::new(&file.file, *span, format!("environment variable `{name}` is not set"))
-                            .with_help(format!("set `{name}` before loading these rules")),
+                        Diagnostic::new(
+                            &file.file,
+                            *span,
+                            format!("environment variable `{name}` is not set"),
+                        )
+                        .with_help(format!("set `{name}` before loading these rules")),
                     ),
                 }
             }
@@ -244,9 +258,13 @@ fn check_duplicate_ids(rules: &[Rule], diagnostics: &mut Vec<Diagnostic>) {
     for rule in rules {
         match first.get(rule.id.as_str()) {
             Some(original) => diagnostics.push(
-                Diagnostic::new(&rule.file, rule.span, format!("duplicate rule id `{}`", rule.id))
-                    .in_rule(Some(&rule.id))
-                    .with_help(format!("the id is first used at {}", original.location())),
+                Diagnostic::new(
+                    &rule.file,
+                    rule.span,
+                    format!("duplicate rule id `{}`", rule.id),
+                )
+                .in_rule(Some(&rule.id))
+                .with_help(format!("the id is first used at {}", original.location())),
             ),
             None => {
                 first.insert(&rule.id, rule);

@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use rhai::{Dynamic, Engine, Scope, AST};
+use rhai::{AST, Dynamic, Engine, Scope};
 
 use crate::limits;
 
@@ -42,10 +42,13 @@ pub fn engine() -> &'static Engine {
 }
 
 /// A scope that declares the script variables, for compiling in strict variables mode.
+///
+/// The variables are declared as plain variables, not constants: the optimizer folds
+/// constants of the compile scope into the script, which would bake `()` into it.
 pub fn compile_scope() -> Scope<'static> {
     let mut scope = Scope::new();
     for name in SCRIPT_VARIABLES {
-        scope.push_constant(name, Dynamic::UNIT);
+        scope.push_dynamic(name, Dynamic::UNIT);
     }
     scope
 }
@@ -57,6 +60,25 @@ pub struct Script {
     pub source: String,
     /// The compiled form.
     pub ast: AST,
+    /// Whether the source mentions `finding`; when it does not, the finding is not converted
+    /// to a Rhai value for it. Strict variables mode guarantees a script reads no variable
+    /// it does not name.
+    pub reads_finding: bool,
+    /// Whether the source mentions `event`.
+    pub reads_event: bool,
+}
+
+fn mentions(source: &str, name: &str) -> bool {
+    source.match_indices(name).any(|(start, _)| {
+        let before = source
+            .get(..start)
+            .and_then(|text| text.chars().next_back());
+        let after = source
+            .get(start + name.len()..)
+            .and_then(|text| text.chars().next());
+        let boundary = |c: Option<char>| !c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        boundary(before) && boundary(after)
+    })
 }
 
 /// Why a script could not be compiled.
@@ -94,6 +116,8 @@ pub fn compile(source: &str, expression_only: bool) -> Result<Script, CompileErr
         Ok(ast) => Ok(Script {
             source: source.to_owned(),
             ast,
+            reads_finding: mentions(source, "finding"),
+            reads_event: mentions(source, "event"),
         }),
         Err(error) => {
             let position = error.position();
@@ -101,10 +125,18 @@ pub fn compile(source: &str, expression_only: bool) -> Result<Script, CompileErr
                 .line()
                 .map(|line| (line, position.position().unwrap_or(1)));
             Err(CompileError {
-                message: error.err_type().to_string(),
+                message: lowercase_first(&error.err_type().to_string()),
                 position,
             })
         }
+    }
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut characters = text.chars();
+    match characters.next() {
+        Some(first) => first.to_lowercase().chain(characters).collect(),
+        None => String::new(),
     }
 }
 
@@ -183,7 +215,10 @@ mod tests {
 
     #[test]
     fn reads_finding_fields() {
-        let result = bindings_run("finding.service.count >= 1", serde_json::json!({"service": {"count": 4}}));
+        let result = bindings_run(
+            "finding.service.count >= 1",
+            serde_json::json!({"service": {"count": 4}}),
+        );
         assert!(result.unwrap().as_bool().unwrap());
     }
 
@@ -213,8 +248,26 @@ mod tests {
 
     #[test]
     fn huge_string_stops() {
-        let error = bindings_run("let s = \"x\"; loop { s += s; }", serde_json::json!({})).unwrap_err();
-        assert!(error.contains("size limit") || error.contains("operations"), "{error}");
+        let error =
+            bindings_run("let s = \"x\"; loop { s += s; }", serde_json::json!({})).unwrap_err();
+        assert!(
+            error.contains("size limit") || error.contains("operations"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn variables_are_not_folded_at_compile_time() {
+        let result = bindings_run("type_of(finding)", serde_json::json!({"a": 1}));
+        assert_eq!(result.unwrap().into_string().unwrap(), "map");
+    }
+
+    #[test]
+    fn mentions_respects_word_boundaries() {
+        assert!(mentions("finding.type", "finding"));
+        assert!(mentions("x && (finding)", "finding"));
+        assert!(!mentions("findings + my_finding", "finding"));
+        assert!(!mentions("prevent", "event"));
     }
 
     #[test]

@@ -43,7 +43,10 @@ impl SourceFile {
         let before = self.text.get(..offset).unwrap_or_default();
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |index| index + 1);
-        let column = before.get(line_start..).map_or(0, |text| text.chars().count()) + 1;
+        let column = before
+            .get(line_start..)
+            .map_or(0, |text| text.chars().count())
+            + 1;
         (line, column)
     }
 }

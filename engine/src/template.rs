@@ -6,6 +6,8 @@
 //! becomes empty. `$${` writes a literal `${`. Rendered text is never parsed again, so a finding
 //! field that itself contains `${...}` comes out verbatim.
 
+use serde_json::Value;
+
 use crate::limits;
 use crate::script::{self, Bindings, CompileError, Script};
 
@@ -16,6 +18,102 @@ pub enum Part {
     Literal(String),
     /// An expression whose value is inserted.
     Expression(Script),
+    /// An expression that only reads a field, such as `finding.resource.instanceDetails.instanceId`
+    /// or `env.QUARANTINE_SG`. It is read straight from the JSON, without converting the
+    /// finding to a Rhai value, and gives the same text as the Rhai expression would.
+    Field(FieldRef),
+}
+
+/// The variable a field reference starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Root {
+    /// `finding`.
+    Finding,
+    /// `event`.
+    Event,
+    /// `env`.
+    Env,
+}
+
+/// A chain of property reads from one of the script variables.
+#[derive(Clone, Debug)]
+pub struct FieldRef {
+    /// The expression as written.
+    pub source: String,
+    /// The variable it starts from.
+    pub root: Root,
+    /// The property names, in order.
+    pub keys: Vec<String>,
+}
+
+impl FieldRef {
+    /// Recognises `root.key.key...` with identifier keys.
+    fn parse(source: &str) -> Option<Self> {
+        let mut pieces = source.trim().split('.');
+        let root = match pieces.next()?.trim() {
+            "finding" => Root::Finding,
+            "event" => Root::Event,
+            "env" => Root::Env,
+            _ => return None,
+        };
+        let keys: Vec<String> = pieces.map(|piece| piece.trim().to_owned()).collect();
+        let identifier = |key: &String| {
+            key.chars()
+                .next()
+                .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        (!keys.is_empty() && keys.iter().all(identifier)).then(|| Self {
+            source: source.to_owned(),
+            root,
+            keys,
+        })
+    }
+
+    fn read(&self, context: &RenderContext<'_>) -> Option<String> {
+        let start = match self.root {
+            Root::Finding => context.finding,
+            Root::Event => context.event?,
+            Root::Env => {
+                let env = context.env.read_lock::<rhai::Map>()?;
+                let first = self.keys.first()?;
+                let value = env.get(first.as_str())?;
+                return (self.keys.len() == 1 && value.is_string()).then(|| value.to_string());
+            }
+        };
+        let mut value = start;
+        for key in &self.keys {
+            value = value.get(key)?;
+        }
+        json_text(value)
+    }
+}
+
+/// Formats a JSON value as the Rhai expression reading it would: floats in Rhai's form,
+/// `null` as no value.
+fn json_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(text) => Some(text.clone()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        Value::Number(number) => Some(match number.as_i64() {
+            Some(integer) => integer.to_string(),
+            None => rhai::Dynamic::from(number.as_f64().unwrap_or(f64::NAN)).to_string(),
+        }),
+        Value::Array(_) | Value::Object(_) => Some(value.to_string()),
+    }
+}
+
+/// What a template reads: the JSON for field references, and Rhai values on demand.
+pub struct RenderContext<'a> {
+    /// The finding.
+    pub finding: &'a Value,
+    /// The envelope without `detail`, when there is one.
+    pub event: Option<&'a Value>,
+    /// The declared environment variables, a Rhai map of strings.
+    pub env: &'a rhai::Dynamic,
+    /// Builds the Rhai values for expressions that need them.
+    pub bindings: &'a dyn Fn() -> Bindings<'a>,
 }
 
 /// A compiled template.
@@ -86,7 +184,10 @@ impl Template {
             if !literal.is_empty() {
                 parts.push(Part::Literal(std::mem::take(&mut literal)));
             }
-            parts.push(Part::Expression(compiled));
+            match FieldRef::parse(body) {
+                Some(field) => parts.push(Part::Field(field)),
+                None => parts.push(Part::Expression(compiled)),
+            }
             consumed = opened_at + 2 + end + 1;
             rest = body_and_rest.get(end + 1..).unwrap_or_default();
         }
@@ -100,10 +201,11 @@ impl Template {
         })
     }
 
-    /// Returns the expressions in the template.
-    pub fn expressions(&self) -> impl Iterator<Item = &Script> {
+    /// Returns the source of each expression in the template.
+    pub fn expressions(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|part| match part {
-            Part::Expression(script) => Some(script),
+            Part::Expression(script) => Some(script.source.as_str()),
+            Part::Field(field) => Some(field.source.as_str()),
             Part::Literal(_) => None,
         })
     }
@@ -118,20 +220,25 @@ impl Template {
     /// # Errors
     ///
     /// Returns the first expression that fails, yields `()`, or makes the result too long.
-    pub fn render(&self, bindings: &Bindings<'_>) -> Result<String, String> {
+    pub fn render(&self, context: &RenderContext<'_>) -> Result<String, String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Literal(text) => out.push_str(text),
+                Part::Field(field) => match field.read(context) {
+                    Some(text) => out.push_str(&text),
+                    None => return Err(no_value(&field.source)),
+                },
                 Part::Expression(expression) => {
-                    let value = script::run(expression, bindings).map_err(|error| {
-                        format!("template `${{{}}}` failed: {error}", expression.source.trim())
-                    })?;
+                    let value =
+                        script::run(expression, &(context.bindings)()).map_err(|error| {
+                            format!(
+                                "template `${{{}}}` failed: {error}",
+                                expression.source.trim()
+                            )
+                        })?;
                     if value.is_unit() {
-                        return Err(format!(
-                            "template `${{{}}}` has no value for this finding",
-                            expression.source.trim()
-                        ));
+                        return Err(no_value(&expression.source));
                     }
                     out.push_str(&text_of(&value));
                 }
@@ -148,8 +255,16 @@ impl Template {
     }
 }
 
+fn no_value(source: &str) -> String {
+    format!(
+        "template `${{{}}}` has no value for this finding",
+        source.trim()
+    )
+}
+
 fn text_of(value: &rhai::Dynamic) -> String {
-    if value.is_string() || value.is_int() || value.is_float() || value.is_bool() || value.is_char() {
+    if value.is_string() || value.is_int() || value.is_float() || value.is_bool() || value.is_char()
+    {
         return value.to_string();
     }
     match rhai::serde::from_dynamic::<serde_json::Value>(value) {
@@ -192,20 +307,59 @@ mod tests {
 
     use super::*;
 
-    fn render(source: &str, finding: serde_json::Value, env: &[(&str, &str)]) -> Result<String, String> {
+    fn render(
+        source: &str,
+        finding: serde_json::Value,
+        env: &[(&str, &str)],
+    ) -> Result<String, String> {
         let template = Template::compile(source).map_err(|error| error.message)?;
-        let finding = rhai::serde::to_dynamic(&finding).unwrap();
+        let finding_value = rhai::serde::to_dynamic(&finding).unwrap();
         let mut map = rhai::Map::new();
         for (name, value) in env {
             map.insert((*name).into(), Dynamic::from(value.to_string()));
         }
         let env = Dynamic::from_map(map);
         let unit = Dynamic::UNIT;
-        template.render(&Bindings {
-            finding: &finding,
+        let bindings = || Bindings {
+            finding: &finding_value,
             event: &unit,
             env: &env,
+        };
+        template.render(&RenderContext {
+            finding: &finding,
+            event: None,
+            env: &env,
+            bindings: &bindings,
         })
+    }
+
+    /// Renders with the field fast path disabled, by wrapping each expression in brackets.
+    fn render_slow(source: &str, finding: serde_json::Value) -> Result<String, String> {
+        let slow = source.replace("${", "${(").replace('}', ")}");
+        render(&slow, finding, &[])
+    }
+
+    #[test]
+    fn field_fast_path_gives_the_rhai_text() {
+        let finding =
+            json!({"a": "x", "i": 8, "f": 8.0, "g": 2.5, "b": true, "l": [1, "y"], "m": {"k": 1}});
+        for field in ["a", "i", "f", "g", "b", "l", "m"] {
+            let source = format!("${{finding.{field}}}");
+            assert!(matches!(
+                Template::compile(&source).unwrap().parts[0],
+                Part::Field(_)
+            ));
+            let fast = render(&source, finding.clone(), &[]).unwrap();
+            let slow = render_slow(&source, finding.clone()).unwrap();
+            assert_eq!(fast, slow, "field `{field}`");
+        }
+    }
+
+    #[test]
+    fn field_fast_path_null_is_no_value() {
+        let error = render("${finding.platform}", json!({"platform": null}), &[]).unwrap_err();
+        assert!(error.contains("no value"), "{error}");
+        assert!(render_slow("${finding.platform}", json!({"platform": null})).is_err());
     }
 
     #[test]
@@ -220,19 +374,31 @@ mod tests {
 
     #[test]
     fn env_value() {
-        let out = render("${env.QUARANTINE_SG}", json!({}), &[("QUARANTINE_SG", "sg-1")]);
+        let out = render(
+            "${env.QUARANTINE_SG}",
+            json!({}),
+            &[("QUARANTINE_SG", "sg-1")],
+        );
         assert_eq!(out.unwrap(), "sg-1");
     }
 
     #[test]
     fn numbers_and_nested_braces() {
-        let out = render("${finding.severity} ${ #{a: 1}.a }", json!({"severity": 8}), &[]);
+        let out = render(
+            "${finding.severity} ${ #{a: 1}.a }",
+            json!({"severity": 8}),
+            &[],
+        );
         assert_eq!(out.unwrap(), "8 1");
     }
 
     #[test]
     fn finding_text_is_not_rendered_again() {
-        let out = render("${finding.value}", json!({"value": "${env.SECRET}"}), &[("SECRET", "s")]);
+        let out = render(
+            "${finding.value}",
+            json!({"value": "${env.SECRET}"}),
+            &[("SECRET", "s")],
+        );
         assert_eq!(out.unwrap(), "${env.SECRET}");
     }
 
@@ -263,6 +429,10 @@ mod tests {
     #[test]
     fn syntax_error_is_reported() {
         let error = Template::compile("${finding.}").unwrap_err();
-        assert!(error.message.starts_with("invalid expression"), "{}", error.message);
+        assert!(
+            error.message.starts_with("invalid expression"),
+            "{}",
+            error.message
+        );
     }
 }

@@ -94,7 +94,10 @@ impl Node {
                     .iter()
                     .find(|(key, _)| key.as_str() == Some(step))
                     .map(|(_, value)| value),
-                Value::Seq(items) => step.parse::<usize>().ok().and_then(|index| items.get(index)),
+                Value::Seq(items) => step
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|index| items.get(index)),
                 _ => None,
             };
             match next {
@@ -106,6 +109,24 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Returns the span of the mapping key at the end of `path`, or of the deepest node
+    /// reached when the path does not end at a key.
+    pub fn key_span<S: AsRef<str>>(&self, path: &[S]) -> Span {
+        let Some((last, parent_path)) = path.split_last() else {
+            return self.span;
+        };
+        let parent = self.descend(parent_path);
+        match &parent.value {
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(key, _)| key.as_str() == Some(last.as_ref()))
+                .map_or(parent.span, |(key, _)| key.span),
+            _ => self.descend(path).span,
+        }
+    }
+}
+
 /// Parses a rule file into a tree, enforcing the size, node, depth and alias limits.
 ///
 /// # Errors
@@ -114,11 +135,15 @@ impl Node {
 /// file past one of the limits.
 pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
     if file.text.len() > limits::MAX_RULE_FILE_BYTES {
-        return Err(Diagnostic::new(file, Span::default_at_start(), format!(
-            "rule file is {} bytes, over the limit of {} bytes",
-            file.text.len(),
-            limits::MAX_RULE_FILE_BYTES
-        ))
+        return Err(Diagnostic::new(
+            file,
+            Span::default_at_start(),
+            format!(
+                "rule file is {} bytes, over the limit of {} bytes",
+                file.text.len(),
+                limits::MAX_RULE_FILE_BYTES
+            ),
+        )
         .with_help("split the rules into several files"));
     }
 
@@ -153,7 +178,12 @@ fn yaml_error(file: &Arc<SourceFile>, error: &serde_saphyr::Error) -> Diagnostic
         .map(|location| span_of(file, &location))
         .unwrap_or_else(Span::default_at_start);
     let message = error.without_snippet().to_string();
-    let message = message.lines().next().unwrap_or("invalid YAML").trim().to_owned();
+    let message = message
+        .lines()
+        .next()
+        .unwrap_or("invalid YAML")
+        .trim()
+        .to_owned();
     let mut diagnostic = Diagnostic::new(file, span, format!("invalid YAML: {message}"));
     if message.contains("budget") || message.contains("limit") {
         diagnostic = diagnostic.with_help(format!(
@@ -340,7 +370,11 @@ mod tests {
             text.push_str(&format!("l{level}: &l{level} [{refs}]\n"));
         }
         let error = parse_text(&text).unwrap_err();
-        assert!(error.message.starts_with("invalid YAML"), "{}", error.message);
+        assert!(
+            error.message.starts_with("invalid YAML"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

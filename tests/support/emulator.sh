@@ -64,7 +64,7 @@ export_dummy_aws_env() {
 installed_moto_version() {
     "$VENV/bin/python" - <<'EOF' 2>/dev/null
 import importlib.metadata as metadata
-import flask  # moto's [server] extra; its absence means a plain moto install.
+import flask  # Installed by moto's [server] extra, so a failed import means a plain moto install.
 print(metadata.version("moto"))
 EOF
 }
@@ -74,7 +74,7 @@ cmd_install() {
         info "moto[server]==$MOTO_VERSION is already installed in $VENV"
         return 0
     fi
-    command -v python3 >/dev/null || die "python3 not found in PATH; install Python 3.9 or newer"
+    command -v python3 >/dev/null || die "python3 not found in PATH. Install Python 3.10 or newer (moto $MOTO_VERSION requires it)."
     if [[ ! -x "$VENV/bin/python" ]]; then
         info "creating virtualenv $VENV"
         python3 -m venv "$VENV" || die "python3 -m venv $VENV failed"
@@ -115,7 +115,7 @@ EOF
 }
 
 # Print a free TCP port on 127.0.0.1. NOTE: another process can take the port
-# between this check and the server's bind. Start then fails and says so.
+# between this check and the server's bind, and start then fails with an error.
 free_port() {
     "$VENV/bin/python" - <<'EOF'
 import socket

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Run every check and test: formatting, lints, the Rust test suite against a local EC2
+# emulator, and the shipped rules. Installs what it needs (the emulator's virtualenv) first.
+#
+# Nothing here talks to AWS: the emulator listens on 127.0.0.1, and the exported variables
+# give every AWS client dummy credentials, that endpoint and AWS_EC2_METADATA_DISABLED=true.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() {
+    printf '\n==> %s\n' "$*"
+}
+
+step "installing the EC2 emulator"
+tests/support/emulator.sh install
+
+step "starting the EC2 emulator"
+if ! exports="$(tests/support/emulator.sh start)"; then
+    echo "error: the EC2 emulator did not start; see .cordon-run/emulator.log" >&2
+    exit 1
+fi
+trap 'tests/support/emulator.sh stop >/dev/null 2>&1 || true' EXIT
+eval "$exports"
+if [[ "${AWS_ENDPOINT_URL:-}" != http://127.0.0.1:* ]]; then
+    echo "error: AWS_ENDPOINT_URL is not a loopback address: '${AWS_ENDPOINT_URL:-}'" >&2
+    exit 1
+fi
+export CORDON_TEST_EC2_ENDPOINT="$AWS_ENDPOINT_URL"
+.venv/bin/python tests/support/check_emulator.py "$AWS_ENDPOINT_URL"
+
+step "checking formatting"
+cargo fmt --all --check
+
+step "running clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "building"
+cargo build --workspace --locked
+
+step "validating the shipped rules"
+target/debug/cordon validate rules/
+
+step "running the tests"
+cargo test --workspace --locked
