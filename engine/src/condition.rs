@@ -171,7 +171,7 @@ pub fn evaluate(operator: &Operator, quantifier: Quantifier, values: &[&Value]) 
             positive(&|value| text_of(value).is_some_and(|text| glob.is_match(&text)))
         }
         Operator::Contains(needle) => positive(&|value| contains(value, needle)),
-        Operator::Exists(expected) => !values.is_empty() == *expected,
+        Operator::Exists(expected) => values.is_empty() != *expected,
         Operator::Cidr(networks) => positive(&|value| in_networks(value, networks)),
     }
 }

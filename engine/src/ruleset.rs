@@ -140,7 +140,7 @@ impl RuleSet {
                     compile::compile_file(&source, index, &root, catalog.as_ref(), &mut diagnostics)
                 }
                 Err(diagnostic) => {
-                    diagnostics.push(diagnostic);
+                    diagnostics.push(*diagnostic);
                     compile::CompiledFile::default()
                 }
             };

@@ -133,18 +133,20 @@ impl Node {
 ///
 /// Returns a located diagnostic for a YAML syntax error, a non-string mapping key, or a
 /// file past one of the limits.
-pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
+pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Box<Diagnostic>> {
     if file.text.len() > limits::MAX_RULE_FILE_BYTES {
-        return Err(Diagnostic::new(
-            file,
-            Span::default_at_start(),
-            format!(
-                "rule file is {} bytes, over the limit of {} bytes",
-                file.text.len(),
-                limits::MAX_RULE_FILE_BYTES
-            ),
-        )
-        .with_help("split the rules into several files"));
+        return Err(Box::new(
+            Diagnostic::new(
+                file,
+                Span::default_at_start(),
+                format!(
+                    "rule file is {} bytes, over the limit of {} bytes",
+                    file.text.len(),
+                    limits::MAX_RULE_FILE_BYTES
+                ),
+            )
+            .with_help("split the rules into several files"),
+        ));
     }
 
     let options = serde_saphyr::options! {
@@ -156,7 +158,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Diagnostic> {
         },
     };
     let raw: Spanned<Raw> = serde_saphyr::from_str_with_options(&file.text, options)
-        .map_err(|error| yaml_error(file, &error))?;
+        .map_err(|error| Box::new(yaml_error(file, &error)))?;
     Ok(convert(file, raw))
 }
 
@@ -332,7 +334,7 @@ impl<'de> Visitor<'de> for RawVisitor {
 mod tests {
     use super::*;
 
-    fn parse_text(text: &str) -> Result<Node, Diagnostic> {
+    fn parse_text(text: &str) -> Result<Node, Box<Diagnostic>> {
         parse(&SourceFile::new("test.yaml", text))
     }
 

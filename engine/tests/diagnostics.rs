@@ -1,5 +1,12 @@
 //! Snapshot tests of the rendered diagnostics for a folder of broken rule files.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! A stand-in action catalog for engine tests, shaped like the EC2 actions.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
 use std::sync::Arc;
 
