@@ -38,8 +38,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "building"
 cargo build --workspace --locked
 
-step "validating the shipped rules"
+step "validating and testing the shipped rules"
 target/debug/cordon validate rules/
+target/debug/cordon test rules/ --coverage
 
 step "running the tests"
 cargo test --workspace --locked

@@ -4,8 +4,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod aws;
+mod fixture;
 mod input;
 mod plan;
+mod release;
+mod run;
+mod test;
 mod validate;
 
 /// Exit code for success.
@@ -17,7 +22,11 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "cordon", version, about = "Contain EC2 instances named in GuardDuty findings, by rules")]
+#[command(
+    name = "cordon",
+    version,
+    about = "Contain EC2 instances named in GuardDuty findings, by rules"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,6 +38,14 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Show what the rules would do for a finding, without calling AWS.
     Plan(plan::PlanArgs),
+    /// Run rule tests: replay fixture findings and compare the plans with the expected ones.
+    Test(test::TestArgs),
+    /// Plan and execute the actions for a finding against EC2.
+    Run(run::RunArgs),
+    /// Restore the security groups that `isolate` recorded on an instance's network interfaces.
+    Release(release::ReleaseArgs),
+    /// Print a synthetic GuardDuty finding for an EC2 instance, for tests and demos.
+    Fixture(fixture::FixtureArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +54,10 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Test(args) => test::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Release(args) => release::run(&args),
+        Command::Fixture(args) => fixture::run(&args),
     };
     ExitCode::from(code)
 }

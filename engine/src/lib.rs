@@ -10,6 +10,7 @@ pub mod condition;
 pub mod diag;
 pub mod evaluate;
 pub mod finding;
+pub mod fixture;
 pub mod glob;
 pub mod limits;
 pub mod plan;
@@ -19,6 +20,7 @@ pub mod ruleset;
 pub mod script;
 pub mod source;
 pub mod template;
+pub mod testing;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Diagnostics};
