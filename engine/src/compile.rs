@@ -896,6 +896,7 @@ impl Context<'_> {
         (self.diagnostics.len() == errors_before).then(|| ActionTemplate {
             name: name.to_owned(),
             params: compiled,
+            raw_params: params.to_json(),
             span: key.span,
         })
     }

@@ -5,6 +5,7 @@
 //! and reads the IAM permissions the action needs. `cordon-actions` implements the catalog
 //! for the EC2 actions; tests may implement it with anything.
 
+use serde::Serialize;
 use serde_json::Value;
 
 /// When an action's parameters are being checked.
@@ -61,6 +62,40 @@ pub trait ActionSpec: Send + Sync {
 
     /// The IAM actions (`ec2:DescribeInstances`, ...) that executing the action may call.
     fn permissions(&self) -> &'static [&'static str];
+
+    /// Returns the IAM policy statements that executing the action needs, given the
+    /// parameters of every enabled rule that uses it, as written (templates unrendered).
+    /// The default grants [`ActionSpec::permissions`] on every resource; actions narrow it
+    /// with resource types and conditions where EC2 supports them.
+    fn policy(&self, params: &[&Value]) -> Vec<PolicyStatement> {
+        let _ = params;
+        vec![PolicyStatement {
+            sid: String::new(),
+            actions: self
+                .permissions()
+                .iter()
+                .map(|action| (*action).to_owned())
+                .collect(),
+            resources: vec!["*".to_owned()],
+            condition: None,
+            reason: format!("calls made by the `{}` action", self.name()),
+        }]
+    }
+}
+
+/// One statement of an IAM policy that allows something.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PolicyStatement {
+    /// The statement id; letters and digits only. Empty means one is derived on output.
+    pub sid: String,
+    /// IAM actions such as `ec2:CreateTags`.
+    pub actions: Vec<String>,
+    /// Resource ARNs or patterns.
+    pub resources: Vec<String>,
+    /// The IAM `Condition` block, when there is one.
+    pub condition: Option<Value>,
+    /// Why the permission is needed, for documentation; not part of the policy document.
+    pub reason: String,
 }
 
 /// A set of actions, looked up by name.

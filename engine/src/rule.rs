@@ -75,6 +75,8 @@ pub struct ActionTemplate {
     pub name: String,
     /// The parameters.
     pub params: ParamTemplate,
+    /// The parameters as written, templates unrendered, for generating the IAM policy.
+    pub raw_params: serde_json::Value,
     /// Where the action is written.
     pub span: Span,
 }
