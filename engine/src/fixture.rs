@@ -1,9 +1,9 @@
 //! Synthetic GuardDuty findings for EC2 instances, for tests, demos and `cordon fixture`.
 //!
-//! [`generate`] builds an EventBridge event (or, with [`FixtureOptions::bare`], the bare
-//! finding) for any finding type in the catalog: every current EC2 finding type, with the
-//! `service.action` GuardDuty reports for it (NETWORK_CONNECTION, DNS_REQUEST, PORT_PROBE, or
-//! a Malware Protection scan result), a realistic default severity and resource role.
+//! [`generate`] builds an EventBridge event, or with [`FixtureOptions::bare`] the bare finding,
+//! for any current EC2 finding type. Each type gets the `service.action` GuardDuty reports for
+//! it (NETWORK_CONNECTION, DNS_REQUEST, PORT_PROBE, or a Malware Protection scan result) and
+//! a realistic default severity and resource role.
 //!
 //! The output is deterministic. Timestamps are fixed, ids that the options do not set are
 //! derived from the inputs with a hash (FNV-1a followed by the SplitMix64 finalizer), and
@@ -94,7 +94,7 @@ pub enum ResourceRole {
 }
 
 impl ResourceRole {
-    /// The value GuardDuty writes: `ACTOR` or `TARGET`.
+    /// Returns the value GuardDuty writes: `ACTOR` or `TARGET`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Actor => "ACTOR",
@@ -442,17 +442,17 @@ fn severity_value(severity: f64) -> Value {
 /// whole name or the part after `/` is within a small edit distance (ignoring case), or
 /// contains `input` as written.
 fn suggest(input: &str) -> Vec<&'static str> {
-    let wanted = input.to_ascii_lowercase();
+    let requested = input.to_ascii_lowercase();
     let mut scored: Vec<(f64, &'static str)> = catalog::TYPES
         .iter()
         .map(|spec| {
             let name = spec.finding_type.to_ascii_lowercase();
             let family = name.rsplit('/').next().unwrap_or(&name);
-            let score = if wanted.len() >= 3 && name.contains(&wanted) {
+            let score = if requested.len() >= 3 && name.contains(&requested) {
                 1.0
             } else {
-                strsim::normalized_damerau_levenshtein(&wanted, &name)
-                    .max(strsim::normalized_damerau_levenshtein(&wanted, family))
+                strsim::normalized_damerau_levenshtein(&requested, &name)
+                    .max(strsim::normalized_damerau_levenshtein(&requested, family))
             };
             (score, spec.finding_type)
         })

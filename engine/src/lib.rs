@@ -7,6 +7,7 @@
 
 pub mod compile;
 pub mod condition;
+pub mod deploy;
 pub mod diag;
 pub mod evaluate;
 pub mod finding;
