@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod aws;
+mod deploy;
 mod fixture;
 mod input;
 mod plan;
@@ -46,6 +47,10 @@ enum Command {
     Release(release::ReleaseArgs),
     /// Print a synthetic GuardDuty finding for an EC2 instance, for tests and demos.
     Fixture(fixture::FixtureArgs),
+    /// Print the least-privilege IAM policy for the actions the rules use.
+    IamPolicy(deploy::PolicyArgs),
+    /// Print the EventBridge event pattern for the findings the rules can match.
+    EventPattern(deploy::PatternArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +63,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Release(args) => release::run(&args),
         Command::Fixture(args) => fixture::run(&args),
+        Command::IamPolicy(args) => deploy::iam_policy(&args),
+        Command::EventPattern(args) => deploy::event_pattern(&args),
     };
     ExitCode::from(code)
 }

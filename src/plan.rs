@@ -53,7 +53,12 @@ pub fn run(args: &PlanArgs) -> u8 {
         }
         Err(code) => return code,
     };
-    let plan = rules.evaluate(&finding, EvalOptions { explain: args.explain });
+    let plan = rules.evaluate(
+        &finding,
+        EvalOptions {
+            explain: args.explain,
+        },
+    );
     match args.format {
         Format::Text => print!("{}", plan.to_text()),
         Format::Json => match serde_json::to_string_pretty(&plan) {
@@ -64,5 +69,9 @@ pub fn run(args: &PlanArgs) -> u8 {
             }
         },
     }
-    if plan.errors.is_empty() { EXIT_OK } else { EXIT_FAILURE }
+    if plan.errors.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILURE
+    }
 }

@@ -1,1 +1,37 @@
+//! EC2 response actions for cordon and the executor that runs a plan of them.
+//!
+//! The engine (`cordon-engine`) turns a GuardDuty finding into a [`Plan`]: which rules matched
+//! and which actions they name, with every parameter rendered. This crate knows the actions:
+//! [`catalog`] gives the engine their names, parameter checks and IAM permissions, and
+//! [`execute`] runs a plan against EC2 and returns one [`Outcome`] per planned action.
+//!
+//! Actions:
+//!
+//! | name | what it does |
+//! | --- | --- |
+//! | `isolate` | moves every network interface of the instance into quarantine security groups |
+//! | `release` | restores the security groups that `isolate` recorded |
+//! | `tag` | tags the instance, and optionally its volumes and network interfaces |
+//! | `snapshot` | snapshots the instance's EBS volumes, once per finding and volume |
+//!
+//! [`Plan`]: cordon_engine::Plan
 
+mod clients;
+mod context;
+mod execute;
+mod instance;
+mod isolate;
+mod outcome;
+mod params;
+mod record;
+mod registry;
+mod release;
+mod snapshot;
+mod tag;
+
+pub use clients::{ClientError, ClientSettings, Ec2Clients};
+pub use context::{ActionError, Context};
+pub use execute::{ExecOptions, Execution, execute};
+pub use outcome::{ApiCall, Outcome, Resource, ResourceKind, Status};
+pub use registry::{Action, Phase, catalog};
+pub use release::release_instance;

@@ -1,0 +1,69 @@
+//! What an action runs against, and how its failures are described.
+
+use std::error::Error as StdError;
+use std::fmt::Debug;
+
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use cordon_engine::Summary;
+
+use crate::outcome::Status;
+
+/// Everything an action needs to run for one finding.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// The EC2 client for the finding's region.
+    pub ec2: &'a aws_sdk_ec2::Client,
+    /// The finding the plan is for.
+    pub finding: &'a Summary,
+    /// The rule that planned the action.
+    pub rule_id: &'a str,
+    /// When true, the action makes only read calls and lists the write calls it would make.
+    pub dry_run: bool,
+}
+
+/// A failed EC2 call or check; it becomes [`Status::Failed`] in the outcome.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ActionError {
+    /// The EC2 error code, or one of cordon's codes in snake case.
+    pub code: String,
+    /// What failed.
+    pub message: String,
+}
+
+impl ActionError {
+    /// Creates an error with one of cordon's own codes.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Describes a failed SDK call. Service errors keep the EC2 error code and message; a
+    /// timeout, a connection failure or an unreadable response get a code in snake case.
+    pub fn from_sdk<E, R>(operation: &str, error: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + 'static,
+        R: Debug,
+    {
+        let code = match error {
+            SdkError::ServiceError(_) => error.code().unwrap_or("unknown_service_error"),
+            SdkError::TimeoutError(_) => "timed_out",
+            SdkError::DispatchFailure(_) => "dispatch_failure",
+            SdkError::ResponseError(_) => "invalid_response",
+            SdkError::ConstructionFailure(_) => "invalid_request",
+            _ => "sdk_error",
+        };
+        let detail = match error.message() {
+            Some(message) => message.to_owned(),
+            None => DisplayErrorContext(error).to_string(),
+        };
+        Self::new(code, format!("{operation} failed: {detail}"))
+    }
+
+    /// Returns the error as a failed status.
+    pub fn to_status(&self) -> Status {
+        Status::failed(self.code.clone(), self.message.clone())
+    }
+}

@@ -1,0 +1,261 @@
+//! Runs a plan: containment actions first, one after another, then evidence actions
+//! concurrently. A failed action never stops the others.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use cordon_engine::Plan;
+use futures::future::join_all;
+use serde::Serialize;
+use serde_json::Value;
+use tracing::Instrument;
+
+use crate::clients::Ec2Clients;
+use crate::context::Context;
+use crate::outcome::{Outcome, Status};
+use crate::registry::{self, Action, Phase};
+
+/// How to execute a plan.
+#[derive(Clone, Copy, Debug)]
+pub struct ExecOptions {
+    /// Make only read calls and list the write calls that would be made.
+    pub dry_run: bool,
+    /// The time by which every action must be done, e.g. the Lambda deadline minus a margin.
+    /// An action still running then is abandoned and reported as failed.
+    pub deadline: Option<Instant>,
+    /// An action is not started when less than this is left before the deadline.
+    pub min_time_per_action: Duration,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            deadline: None,
+            min_time_per_action: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What executing a plan did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Execution {
+    /// The finding id.
+    pub finding_id: String,
+    /// The instance the actions were for, when the finding names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// True when no write call was made.
+    pub dry_run: bool,
+    /// One outcome per planned action, in plan order.
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Execution {
+    /// Returns true when at least one action failed.
+    pub fn failed(&self) -> bool {
+        self.outcomes.iter().any(Outcome::failed)
+    }
+
+    /// Renders the outcomes as text, one block per action.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let mode = if self.dry_run {
+            " (dry run: no changes made)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "execution for finding {}{mode}", self.finding_id);
+        if self.outcomes.is_empty() {
+            out.push_str("no actions\n");
+        }
+        for outcome in &self.outcomes {
+            out.push_str(&outcome.to_text());
+        }
+        out
+    }
+}
+
+/// One planned action waiting to run.
+struct Job<'p> {
+    index: usize,
+    rule_id: &'p str,
+    name: &'p str,
+    params: &'p Value,
+    action: Option<&'static dyn Action>,
+}
+
+/// Executes every action of `plan` against EC2 in the finding's region.
+pub async fn execute(plan: &Plan, clients: &Ec2Clients, options: &ExecOptions) -> Execution {
+    let finding = &plan.finding;
+    let span = tracing::info_span!(
+        "execute",
+        finding_id = %finding.id,
+        finding_type = %finding.finding_type,
+        account_id = finding.account_id.as_deref().unwrap_or("-"),
+        instance_id = finding.instance_id.as_deref().unwrap_or("-"),
+        dry_run = options.dry_run,
+    );
+    async move {
+        let jobs: Vec<Job<'_>> = plan
+            .matched
+            .iter()
+            .flat_map(|rule| {
+                rule.actions
+                    .iter()
+                    .map(move |action| (rule.rule_id.as_str(), action))
+            })
+            .enumerate()
+            .map(|(index, (rule_id, planned))| Job {
+                index,
+                rule_id,
+                name: planned.action.as_str(),
+                params: &planned.params,
+                action: registry::find(&planned.action),
+            })
+            .collect();
+        let outcomes = run_jobs(plan, clients, options, jobs).await;
+        Execution {
+            finding_id: finding.id.clone(),
+            instance_id: finding.instance_id.clone(),
+            dry_run: options.dry_run,
+            outcomes,
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn run_jobs(
+    plan: &Plan,
+    clients: &Ec2Clients,
+    options: &ExecOptions,
+    jobs: Vec<Job<'_>>,
+) -> Vec<Outcome> {
+    let finding = &plan.finding;
+    let refuse = |reason: Status| -> Vec<Outcome> {
+        jobs.iter()
+            .map(|job| Outcome::new(job.name, Some(job.rule_id), reason.clone()))
+            .collect()
+    };
+    if finding.sample {
+        return refuse(Status::skipped(
+            "the finding is a sample, and sample findings never trigger actions",
+        ));
+    }
+    if finding.instance_id.is_none() {
+        return refuse(Status::skipped("the finding names no EC2 instance"));
+    }
+    let ec2 = match clients.client(finding.region.as_deref()) {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(error = %error, "no EC2 client for the finding");
+            return refuse(Status::failed(error.code(), error.to_string()));
+        }
+    };
+
+    let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
+    let mut evidence = Vec::new();
+    for job in jobs {
+        let Some(action) = job.action else {
+            let status = Status::failed(
+                "unknown_action",
+                format!("no action is called `{}`", job.name),
+            );
+            outcomes.push((job.index, Outcome::new(job.name, Some(job.rule_id), status)));
+            continue;
+        };
+        if action.phase() == Phase::Evidence {
+            evidence.push((job, action));
+            continue;
+        }
+        let context = Context {
+            ec2: &ec2,
+            finding,
+            rule_id: job.rule_id,
+            dry_run: options.dry_run,
+        };
+        outcomes.push((
+            job.index,
+            run_one(action, &context, job.params, options).await,
+        ));
+    }
+
+    let evidence_runs = evidence.iter().map(|(job, action)| {
+        let context = Context {
+            ec2: &ec2,
+            finding,
+            rule_id: job.rule_id,
+            dry_run: options.dry_run,
+        };
+        async move {
+            (
+                job.index,
+                run_one(*action, &context, job.params, options).await,
+            )
+        }
+    });
+    outcomes.extend(join_all(evidence_runs).await);
+    outcomes.sort_by_key(|(index, _)| *index);
+    outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
+/// Runs one action within the time left, and logs its outcome.
+async fn run_one(
+    action: &dyn Action,
+    context: &Context<'_>,
+    params: &Value,
+    options: &ExecOptions,
+) -> Outcome {
+    let name = action.name();
+    let mut outcome = Outcome::new(name, Some(context.rule_id), Status::AlreadyDone);
+    if let Some(deadline) = options.deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left < options.min_time_per_action {
+            outcome.status = Status::not_started(format!(
+                "{} ms left before the deadline, under the minimum of {} ms per action",
+                left.as_millis(),
+                options.min_time_per_action.as_millis()
+            ));
+            log(&outcome);
+            return outcome;
+        }
+    }
+
+    let started = Instant::now();
+    let run = action.execute(context, params, &mut outcome);
+    let result = match options.deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline.into(), run).await.ok(),
+        None => Some(run.await),
+    };
+    outcome.status = match result {
+        Some(Ok(status)) => status,
+        Some(Err(error)) => error.to_status(),
+        None => Status::failed(
+            "deadline_exceeded",
+            format!(
+                "`{name}` did not finish before the deadline ({} ms after it started); some of its changes may have been made",
+                started.elapsed().as_millis()
+            ),
+        ),
+    };
+    log(&outcome);
+    outcome
+}
+
+fn log(outcome: &Outcome) {
+    let rule_id = outcome.rule_id.as_deref().unwrap_or("-");
+    let detail = outcome.status.detail().unwrap_or_default();
+    if outcome.failed() {
+        tracing::error!(action = %outcome.action, rule_id, status = outcome.status.name(), detail, "action failed");
+    } else {
+        tracing::info!(
+            action = %outcome.action,
+            rule_id,
+            status = outcome.status.name(),
+            detail,
+            resources = outcome.resources.len(),
+            "action done"
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! `release`: gives each network interface back the security groups that `isolate` recorded
+//! on it, then removes the record.
+//!
+//! An interface without a record is left alone. On a retry, an interface that already has
+//! its recorded groups only loses the record tags, so running `release` twice is harmless.
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{NetworkInterface, Tag};
+use cordon_engine::registry::{ActionSpec, ParamIssue, ParamStage};
+use futures::future::join_all;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::clients::Ec2Clients;
+use crate::context::{ActionError, Context};
+use crate::instance::{self, Lookup, group_ids, tag_pairs};
+use crate::isolate::{quoted, same_set};
+use crate::outcome::{ApiCall, Outcome, Resource, ResourceKind, Status};
+use crate::params::{Params, parse, validate};
+use crate::record;
+use crate::registry::{Action, Phase};
+
+/// The `release` action.
+pub(crate) struct Release;
+
+const PERMISSIONS: &[&str] = &[
+    "ec2:DescribeInstances",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:ModifyNetworkInterfaceAttribute",
+    "ec2:DeleteTags",
+];
+
+/// `release` takes no parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseParams {}
+
+impl Params for ReleaseParams {
+    const FIELDS: &'static [&'static str] = &[];
+
+    fn check(&self, _stage: ParamStage) -> Vec<ParamIssue> {
+        Vec::new()
+    }
+}
+
+impl ActionSpec for Release {
+    fn name(&self) -> &'static str {
+        "release"
+    }
+
+    fn validate(&self, params: &Value, stage: ParamStage) -> Vec<ParamIssue> {
+        validate::<ReleaseParams>(params, stage)
+    }
+
+    fn permissions(&self) -> &'static [&'static str] {
+        PERMISSIONS
+    }
+}
+
+#[async_trait]
+impl Action for Release {
+    fn phase(&self) -> Phase {
+        Phase::Containment
+    }
+
+    async fn execute(
+        &self,
+        context: &Context<'_>,
+        params: &Value,
+        outcome: &mut Outcome,
+    ) -> Result<Status, ActionError> {
+        parse::<ReleaseParams>(params)?;
+        let Some(instance_id) = context.finding.instance_id.as_deref() else {
+            return Ok(Status::skipped("the finding names no EC2 instance"));
+        };
+        restore(context.ec2, instance_id, context.dry_run, outcome).await
+    }
+}
+
+/// Restores the recorded groups of every network interface of an instance, for
+/// `cordon release`. The outcome has no rule id.
+pub async fn release_instance(
+    clients: &Ec2Clients,
+    instance_id: &str,
+    region: Option<&str>,
+    dry_run: bool,
+) -> Outcome {
+    let mut outcome = Outcome::new("release", None, Status::AlreadyDone);
+    let ec2 = match clients.client(region) {
+        Ok(client) => client,
+        Err(error) => {
+            outcome.status = Status::failed(error.code(), error.to_string());
+            return outcome;
+        }
+    };
+    outcome.status = restore(&ec2, instance_id, dry_run, &mut outcome)
+        .await
+        .unwrap_or_else(|error| error.to_status());
+    outcome
+}
+
+async fn restore(
+    ec2: &aws_sdk_ec2::Client,
+    instance_id: &str,
+    dry_run: bool,
+    outcome: &mut Outcome,
+) -> Result<Status, ActionError> {
+    let instance = match instance::find(ec2, instance_id).await? {
+        Lookup::Found(instance) => instance,
+        Lookup::Skip(reason) => return Ok(Status::skipped(reason)),
+    };
+    let ids = instance::interface_ids(&instance);
+    if ids.is_empty() {
+        return Ok(Status::skipped(format!(
+            "instance `{instance_id}` has no network interfaces"
+        )));
+    }
+    let interfaces = instance::describe_interfaces(ec2, &ids).await?;
+    let runs = interfaces
+        .iter()
+        .map(|interface| restore_interface(ec2, interface, dry_run));
+    for (resource, calls) in join_all(runs).await {
+        outcome.resources.push(resource);
+        outcome.calls.extend(calls);
+    }
+    Ok(summarize(&outcome.resources, dry_run))
+}
+
+async fn restore_interface(
+    ec2: &aws_sdk_ec2::Client,
+    interface: &NetworkInterface,
+    dry_run: bool,
+) -> (Resource, Vec<ApiCall>) {
+    let id = interface
+        .network_interface_id()
+        .unwrap_or_default()
+        .to_owned();
+    let resource = |status| Resource::new(id.clone(), ResourceKind::NetworkInterface, status);
+    let tags = tag_pairs(interface);
+    let recorded = match record::decode(tags.iter().copied()) {
+        None => {
+            let detail = "no recorded groups";
+            return (
+                resource(Status::AlreadyDone).with_detail(detail),
+                Vec::new(),
+            );
+        }
+        Some(Err(error)) => {
+            return (
+                resource(Status::failed("invalid_record", error.to_string())),
+                Vec::new(),
+            );
+        }
+        Some(Ok(groups)) => groups,
+    };
+    let current = group_ids(interface);
+    let record_keys = record::keys(tags.iter().copied());
+    let change = format!("groups {} to {}", quoted(&current), quoted(&recorded));
+    let mut calls = Vec::new();
+
+    if !same_set(&current, &recorded) {
+        calls.push(ApiCall::new(
+            "ModifyNetworkInterfaceAttribute",
+            json!({"NetworkInterfaceId": id, "Groups": recorded}),
+        ));
+        if !dry_run {
+            let sent = ec2
+                .modify_network_interface_attribute()
+                .network_interface_id(&id)
+                .set_groups(Some(recorded.clone()))
+                .send()
+                .await;
+            if let Err(error) = sent {
+                calls.pop();
+                let error = ActionError::from_sdk("ModifyNetworkInterfaceAttribute", &error);
+                return (
+                    resource(error.to_status()).with_detail(format!("{change} not made")),
+                    calls,
+                );
+            }
+        }
+    }
+
+    let keys_json: Vec<Value> = record_keys.iter().map(|key| json!({"Key": key})).collect();
+    calls.push(ApiCall::new(
+        "DeleteTags",
+        json!({"Resources": [id], "Tags": keys_json}),
+    ));
+    if !dry_run {
+        let tags: Vec<Tag> = record_keys
+            .iter()
+            .map(|key| Tag::builder().key(key).build())
+            .collect();
+        let sent = ec2
+            .delete_tags()
+            .resources(&id)
+            .set_tags(Some(tags))
+            .send()
+            .await;
+        if let Err(error) = sent {
+            calls.pop();
+            let error = ActionError::from_sdk("DeleteTags", &error);
+            let detail = format!("{change} made, record tags not removed");
+            return (resource(error.to_status()).with_detail(detail), calls);
+        }
+    }
+    (resource(Status::change(dry_run)).with_detail(change), calls)
+}
+
+fn summarize(resources: &[Resource], dry_run: bool) -> Status {
+    let failed: Vec<&Resource> = resources
+        .iter()
+        .filter(|resource| resource.status.is_failed())
+        .collect();
+    if let Some(Status::Failed { code, .. }) = failed.first().map(|resource| &resource.status) {
+        let ids: Vec<String> = failed
+            .iter()
+            .map(|resource| format!("`{}`", resource.id))
+            .collect();
+        return Status::failed(
+            code.clone(),
+            format!(
+                "{} of {} network interfaces not restored: {}",
+                failed.len(),
+                resources.len(),
+                ids.join(", ")
+            ),
+        );
+    }
+    let changed = resources
+        .iter()
+        .any(|resource| matches!(resource.status, Status::Changed | Status::WouldChange));
+    if changed {
+        Status::change(dry_run)
+    } else {
+        Status::AlreadyDone
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn takes_no_parameters() {
+        assert!(Release.validate(&json!({}), ParamStage::Load).is_empty());
+        let issues = Release.validate(&json!({"force": true}), ParamStage::Load);
+        assert_eq!(issues[0].path, vec!["force"]);
+        assert_eq!(
+            issues[0].help.as_deref(),
+            Some("this action takes no parameters")
+        );
+    }
+}

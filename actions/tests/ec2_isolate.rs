@@ -1,0 +1,474 @@
+//! `isolate` and `release` against the EC2 emulator. Each test creates its own VPCs and
+//! instances, so the tests can run in parallel on one emulator.
+
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod common;
+
+use cordon_actions::{ExecOptions, Status, execute, release_instance};
+use serde_json::json;
+
+use common::{emulator, finding_id, plan, statuses, summary};
+
+const RECORD: &str = "cordon:original-groups";
+
+fn options() -> ExecOptions {
+    ExecOptions::default()
+}
+
+#[tokio::test]
+async fn one_interface_is_isolated() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let quarantine = emu.group(&net, "quarantine", false).await;
+    let (instance, eni) = emu.instance(&net, &[&app]).await;
+
+    let plan = plan(
+        summary(&instance, &finding_id()),
+        &[("isolate", json!({"security_group": quarantine}))],
+    );
+    let execution = execute(&plan, &emu.clients, &options()).await;
+
+    assert_eq!(
+        statuses(&execution),
+        vec!["changed"],
+        "{}",
+        execution.to_text()
+    );
+    assert_eq!(emu.groups_of(&eni).await, vec![quarantine.clone()]);
+    assert_eq!(emu.tags_of(&eni).await.get(RECORD), Some(&app));
+    let outcome = &execution.outcomes[0];
+    assert_eq!(outcome.resources.len(), 1);
+    assert_eq!(outcome.resources[0].id, eni);
+    let operations: Vec<&str> = outcome
+        .calls
+        .iter()
+        .map(|call| call.operation.as_str())
+        .collect();
+    assert_eq!(
+        operations,
+        vec!["CreateTags", "ModifyNetworkInterfaceAttribute"]
+    );
+    assert_eq!(outcome.calls[1].params["Groups"], json!([quarantine]));
+    assert!(!emu.counter.counts().contains_key("ModifyInstanceAttribute"));
+}
+
+#[tokio::test]
+async fn three_interfaces_isolated_then_released() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let web = emu.group(&net, "web", true).await;
+    let admin = emu.group(&net, "admin", true).await;
+    let db = emu.group(&net, "db", true).await;
+    let quarantine = emu.group(&net, "quarantine", false).await;
+    let (instance, primary) = emu.instance(&net, &[&web]).await;
+    let second = emu
+        .attach_interface(&instance, &net, &[&admin, &db], 1)
+        .await;
+    let third = emu.attach_interface(&instance, &net, &[&db], 2).await;
+    let mut originals = vec![
+        (primary.clone(), vec![web.clone()]),
+        (second.clone(), vec![admin.clone(), db.clone()]),
+        (third.clone(), vec![db.clone()]),
+    ];
+    for (_, groups) in &mut originals {
+        groups.sort();
+    }
+
+    let plan = plan(
+        summary(&instance, &finding_id()),
+        &[("isolate", json!({"security_group": quarantine}))],
+    );
+    let execution = execute(&plan, &emu.clients, &options()).await;
+    assert_eq!(
+        statuses(&execution),
+        vec!["changed"],
+        "{}",
+        execution.to_text()
+    );
+    assert_eq!(execution.outcomes[0].resources.len(), 3);
+    for (eni, groups) in &originals {
+        assert_eq!(
+            emu.groups_of(eni).await,
+            vec![quarantine.clone()],
+            "groups of {eni}"
+        );
+        let record = emu
+            .tags_of(eni)
+            .await
+            .get(RECORD)
+            .cloned()
+            .unwrap_or_default();
+        let mut recorded: Vec<String> = record.split(' ').map(str::to_owned).collect();
+        recorded.sort();
+        assert_eq!(&recorded, groups, "record on {eni}");
+    }
+
+    let released = release_instance(&emu.clients, &instance, None, false).await;
+    assert_eq!(released.status, Status::Changed, "{}", released.to_text());
+    for (eni, groups) in &originals {
+        assert_eq!(
+            &emu.groups_of(eni).await,
+            groups,
+            "restored groups of {eni}"
+        );
+        assert!(emu.tags_of(eni).await.is_empty(), "record left on {eni}");
+    }
+
+    let again = release_instance(&emu.clients, &instance, None, false).await;
+    assert_eq!(again.status, Status::AlreadyDone, "{}", again.to_text());
+    assert!(again.calls.is_empty());
+}
+
+#[tokio::test]
+async fn group_with_egress_is_rejected() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let open_quarantine = emu.group(&net, "quarantine", true).await;
+    let (instance, eni) = emu.instance(&net, &[&app]).await;
+
+    let rejected = plan(
+        summary(&instance, &finding_id()),
+        &[("isolate", json!({"security_group": open_quarantine}))],
+    );
+    let execution = execute(&rejected, &emu.clients, &options()).await;
+    let Status::Failed { code, message } = &execution.outcomes[0].status else {
+        panic!("expected a failure: {}", execution.to_text());
+    };
+    assert_eq!(code, "egress_not_empty");
+    assert!(
+        message.contains(&format!("`{open_quarantine}`")),
+        "{message}"
+    );
+    assert!(message.contains("all traffic to 0.0.0.0/0"), "{message}");
+    assert_eq!(emu.groups_of(&eni).await, vec![app.clone()]);
+    assert!(emu.tags_of(&eni).await.is_empty());
+    assert!(
+        emu.counter.writes().is_empty(),
+        "{:?}",
+        emu.counter.counts()
+    );
+
+    let allowed = plan(
+        summary(&instance, &finding_id()),
+        &[(
+            "isolate",
+            json!({"security_group": open_quarantine, "allow_egress": true}),
+        )],
+    );
+    let execution = execute(&allowed, &emu.clients, &options()).await;
+    assert_eq!(
+        statuses(&execution),
+        vec!["changed"],
+        "{}",
+        execution.to_text()
+    );
+    assert_eq!(emu.groups_of(&eni).await, vec![open_quarantine]);
+}
+
+#[tokio::test]
+async fn group_from_other_vpc_is_rejected() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let other = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let foreign = emu.group(&other, "quarantine", false).await;
+    let (instance, eni) = emu.instance(&net, &[&app]).await;
+
+    let plan = plan(
+        summary(&instance, &finding_id()),
+        &[("isolate", json!({"security_group": foreign}))],
+    );
+    let execution = execute(&plan, &emu.clients, &options()).await;
+    let Status::Failed { code, message } = &execution.outcomes[0].status else {
+        panic!("expected a failure: {}", execution.to_text());
+    };
+    assert_eq!(code, "group_in_other_vpc");
+    assert!(message.contains(&foreign), "{message}");
+    assert!(message.contains(&other.vpc), "{message}");
+    assert_eq!(emu.groups_of(&eni).await, vec![app]);
+    assert!(emu.tags_of(&eni).await.is_empty());
+    assert!(
+        emu.counter.writes().is_empty(),
+        "{:?}",
+        emu.counter.counts()
+    );
+}
+
+#[tokio::test]
+async fn missing_group_is_rejected() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let (instance, eni) = emu.instance(&net, &[&app]).await;
+
+    let plan = plan(
+        summary(&instance, &finding_id()),
+        &[("isolate", json!({"security_group": "sg-0123456789abcdef0"}))],
+    );
+    let execution = execute(&plan, &emu.clients, &options()).await;
+    let Status::Failed { code, .. } = &execution.outcomes[0].status else {
+        panic!("expected a failure: {}", execution.to_text());
+    };
+    assert_eq!(code, "InvalidGroup.NotFound");
+    assert_eq!(emu.groups_of(&eni).await, vec![app]);
+}
+
+#[tokio::test]
+async fn by_vpc_map_covers_two_vpcs() {
+    let Some(emu) = emulator() else { return };
+    let first = emu.network().await;
+    let second = emu.network().await;
+    let app_first = emu.group(&first, "app", true).await;
+    let app_second = emu.group(&second, "app", true).await;
+    let quarantine_first = emu.group(&first, "quarantine", false).await;
+    let quarantine_second = emu.group(&second, "quarantine", false).await;
+    let (instance, eni_first) = emu.instance(&first, &[&app_first]).await;
+    let eni_second = emu
+        .attach_interface(&instance, &second, &[&app_second], 1)
+        .await;
+
+    let by_vpc = json!({
+        "by_vpc": {first.vpc.clone(): quarantine_first.clone(), second.vpc.clone(): [quarantine_second.clone()]}
+    });
+    let plan_by_vpc = plan(summary(&instance, &finding_id()), &[("isolate", by_vpc)]);
+    let execution = execute(&plan_by_vpc, &emu.clients, &options()).await;
+    assert_eq!(
+        statuses(&execution),
+        vec!["changed"],
+        "{}",
+        execution.to_text()
+    );
+    assert_eq!(
+        emu.groups_of(&eni_first).await,
+        vec![quarantine_first.clone()]
+    );
+    assert_eq!(
+        emu.groups_of(&eni_second).await,
+        vec![quarantine_second.clone()]
+    );
+
+    let by_name = plan(
+        summary(&instance, &finding_id()),
+        &[("isolate", json!({"group_name": "quarantine"}))],
+    );
+    let execution = execute(&by_name, &emu.clients, &options()).await;
+    assert_eq!(
+        statuses(&execution),
+        vec!["already_done"],
+        "{}",
+        execution.to_text()
+    );
+}
+
+#[tokio::test]
+async fn by_vpc_map_missing_a_vpc_changes_nothing() {
+    let Some(emu) = emulator() else { return };
+    let first = emu.network().await;
+    let second = emu.network().await;
+    let app_first = emu.group(&first, "app", true).await;
+    let app_second = emu.group(&second, "app", true).await;
+    let quarantine_first = emu.group(&first, "quarantine", false).await;
+    let (instance, eni_first) = emu.instance(&first, &[&app_first]).await;
+    let eni_second = emu
+        .attach_interface(&instance, &second, &[&app_second], 1)
+        .await;
+
+    let params = json!({"by_vpc": {first.vpc.clone(): quarantine_first}});
+    let plan = plan(summary(&instance, &finding_id()), &[("isolate", params)]);
+    let execution = execute(&plan, &emu.clients, &options()).await;
+    let Status::Failed { code, message } = &execution.outcomes[0].status else {
+        panic!("expected a failure: {}", execution.to_text());
+    };
+    assert_eq!(code, "no_group_for_vpc");
+    assert!(message.contains(&second.vpc), "{message}");
+    assert_eq!(emu.groups_of(&eni_first).await, vec![app_first]);
+    assert_eq!(emu.groups_of(&eni_second).await, vec![app_second]);
+}
+
+#[tokio::test]
+async fn group_name_resolves_in_each_vpc() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let quarantine = emu.group(&net, "cordon-quarantine", false).await;
+    let (instance, eni) = emu.instance(&net, &[&app]).await;
+
+    let plan = plan(
+        summary(&instance, &finding_id()),
+        &[("isolate", json!({"group_name": "cordon-quarantine"}))],
+    );
+    let execution = execute(&plan, &emu.clients, &options()).await;
+    assert_eq!(
+        statuses(&execution),
+        vec!["changed"],
+        "{}",
+        execution.to_text()
+    );
+    assert_eq!(emu.groups_of(&eni).await, vec![quarantine]);
+}
+
+#[tokio::test]
+async fn tracked_connections_go_through_allow_all() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let quarantine = emu.group(&net, "quarantine", false).await;
+    let open = emu.allow_all_group(&net, "allow-all").await;
+    let (instance, eni) = emu.instance(&net, &[&app]).await;
+
+    let params = json!({"security_group": quarantine, "close_tracked_connections": true, "allow_all_group": open});
+    let plan = plan(summary(&instance, &finding_id()), &[("isolate", params)]);
+    let execution = execute(&plan, &emu.clients, &options()).await;
+    assert_eq!(
+        statuses(&execution),
+        vec!["changed"],
+        "{}",
+        execution.to_text()
+    );
+    let calls = &execution.outcomes[0].calls;
+    let groups: Vec<&serde_json::Value> = calls
+        .iter()
+        .skip(1)
+        .map(|call| &call.params["Groups"])
+        .collect();
+    assert_eq!(groups, vec![&json!([open]), &json!([quarantine])]);
+    assert_eq!(emu.groups_of(&eni).await, vec![quarantine]);
+    assert_eq!(emu.tags_of(&eni).await.get(RECORD), Some(&app));
+}
+
+#[tokio::test]
+async fn allow_all_group_must_be_open() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let quarantine = emu.group(&net, "quarantine", false).await;
+    let egress_only = emu.group(&net, "egress-only", true).await;
+    let (instance, eni) = emu.instance(&net, &[&app]).await;
+
+    let params = json!({"security_group": quarantine, "close_tracked_connections": true, "allow_all_group": egress_only});
+    let plan = plan(summary(&instance, &finding_id()), &[("isolate", params)]);
+    let execution = execute(&plan, &emu.clients, &options()).await;
+    let Status::Failed { code, .. } = &execution.outcomes[0].status else {
+        panic!("expected a failure: {}", execution.to_text());
+    };
+    assert_eq!(code, "allow_all_group_not_open");
+    assert_eq!(emu.groups_of(&eni).await, vec![app]);
+}
+
+#[tokio::test]
+async fn missing_instance_is_skipped() {
+    let Some(emu) = emulator() else { return };
+    let plan = plan(
+        summary("i-0123456789abcdef0", &finding_id()),
+        &[
+            ("isolate", json!({"security_group": "sg-0123456789abcdef0"})),
+            ("snapshot", json!({})),
+            ("tag", json!({"tags": {"cordon:status": "quarantined"}})),
+        ],
+    );
+    let execution = execute(&plan, &emu.clients, &options()).await;
+    assert_eq!(
+        statuses(&execution),
+        vec!["skipped", "skipped", "skipped"],
+        "{}",
+        execution.to_text()
+    );
+    assert!(!execution.failed());
+    let Status::Skipped { reason } = &execution.outcomes[0].status else {
+        unreachable!()
+    };
+    assert!(reason.contains("does not exist"), "{reason}");
+    assert!(
+        emu.counter.writes().is_empty(),
+        "{:?}",
+        emu.counter.counts()
+    );
+}
+
+#[tokio::test]
+async fn terminated_instance_is_skipped() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let quarantine = emu.group(&net, "quarantine", false).await;
+    let (instance, _) = emu.instance(&net, &[&app]).await;
+    emu.terminate(&instance).await;
+
+    let plan = plan(
+        summary(&instance, &finding_id()),
+        &[("isolate", json!({"security_group": quarantine}))],
+    );
+    let execution = execute(&plan, &emu.clients, &options()).await;
+    let Status::Skipped { reason } = &execution.outcomes[0].status else {
+        panic!("expected a skip: {}", execution.to_text());
+    };
+    assert!(reason.contains("terminated"), "{reason}");
+}
+
+#[tokio::test]
+async fn release_without_record_changes_nothing() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let (instance, eni) = emu.instance(&net, &[&app]).await;
+
+    let outcome = release_instance(&emu.clients, &instance, None, false).await;
+    assert_eq!(outcome.status, Status::AlreadyDone, "{}", outcome.to_text());
+    assert_eq!(emu.groups_of(&eni).await, vec![app]);
+    assert!(
+        emu.counter.writes().is_empty(),
+        "{:?}",
+        emu.counter.counts()
+    );
+
+    let missing = release_instance(&emu.clients, "i-0123456789abcdef0", None, false).await;
+    assert!(
+        matches!(missing.status, Status::Skipped { .. }),
+        "{}",
+        missing.to_text()
+    );
+}
+
+#[tokio::test]
+async fn release_dry_run_lists_calls() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let quarantine = emu.group(&net, "quarantine", false).await;
+    let (instance, eni) = emu.instance(&net, &[&app]).await;
+    let plan = plan(
+        summary(&instance, &finding_id()),
+        &[("isolate", json!({"security_group": quarantine}))],
+    );
+    execute(&plan, &emu.clients, &options()).await;
+    emu.counter.reset();
+
+    let outcome = release_instance(&emu.clients, &instance, None, true).await;
+    assert_eq!(outcome.status, Status::WouldChange, "{}", outcome.to_text());
+    let operations: Vec<&str> = outcome
+        .calls
+        .iter()
+        .map(|call| call.operation.as_str())
+        .collect();
+    assert_eq!(
+        operations,
+        vec!["ModifyNetworkInterfaceAttribute", "DeleteTags"]
+    );
+    assert_eq!(emu.groups_of(&eni).await, vec![quarantine]);
+    assert!(
+        emu.counter.writes().is_empty(),
+        "{:?}",
+        emu.counter.counts()
+    );
+}

@@ -1,0 +1,93 @@
+//! `cordon release`: give an isolated instance's network interfaces their recorded groups
+//! back.
+
+use clap::Args;
+
+use crate::aws::{AwsArgs, runtime};
+use crate::plan::Format;
+use crate::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+
+#[derive(Args)]
+pub struct ReleaseArgs {
+    /// The instance id, e.g. `i-0123456789abcdef0`.
+    #[arg(long, value_name = "ID")]
+    instance: String,
+    /// The instance's region; by default the configured AWS region.
+    #[arg(long)]
+    region: Option<String>,
+    /// Make only read calls and print the write calls that would be made.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    aws: AwsArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// Restores the groups. Exit 0 when restored, already restored or skipped, 1 when a network
+/// interface could not be restored, 2 for an invalid instance id or endpoint URL.
+pub fn run(args: &ReleaseArgs) -> u8 {
+    if let Err(code) = args.aws.check() {
+        return code;
+    }
+    if !is_instance_id(&args.instance) {
+        eprintln!(
+            "error: invalid `--instance {}`: expected an instance id such as `i-0123456789abcdef0`",
+            args.instance
+        );
+        return EXIT_USAGE;
+    }
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let outcome = runtime.block_on(async {
+        let clients = args.aws.clients(args.region.clone()).await;
+        cordon_actions::release_instance(&clients, &args.instance, None, args.dry_run).await
+    });
+    match args.format {
+        Format::Text => {
+            if args.dry_run {
+                println!("dry run: no changes made");
+            }
+            print!("{}", outcome.to_text());
+        }
+        Format::Json => match serde_json::to_string_pretty(&outcome) {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                eprintln!("error: cannot encode the result: {error}");
+                return EXIT_FAILURE;
+            }
+        },
+    }
+    if outcome.failed() {
+        EXIT_FAILURE
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Returns true for `i-` followed by 8 or 17 lowercase hexadecimal digits.
+fn is_instance_id(text: &str) -> bool {
+    text.strip_prefix("i-").is_some_and(|digits| {
+        matches!(digits.len(), 8 | 17)
+            && digits
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_ids() {
+        assert!(is_instance_id("i-0123456789abcdef0"));
+        assert!(is_instance_id("i-01234567"));
+        assert!(!is_instance_id("i-0123"));
+        assert!(!is_instance_id("vol-01234567"));
+        assert!(!is_instance_id("i-0123456789ABCDEF0"));
+    }
+}
