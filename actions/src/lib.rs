@@ -23,6 +23,7 @@ mod instance;
 mod isolate;
 mod outcome;
 mod params;
+mod policy;
 mod record;
 mod registry;
 mod release;

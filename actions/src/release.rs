@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{NetworkInterface, Tag};
-use cordon_engine::registry::{ActionSpec, ParamIssue, ParamStage};
+use cordon_engine::registry::{ActionSpec, ParamIssue, ParamStage, PolicyStatement};
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,6 +17,7 @@ use crate::instance::{self, Lookup, group_ids, tag_pairs};
 use crate::isolate::{quoted, same_set};
 use crate::outcome::{ApiCall, Outcome, Resource, ResourceKind, Status};
 use crate::params::{Params, parse, validate};
+use crate::policy;
 use crate::record;
 use crate::registry::{Action, Phase};
 
@@ -54,6 +55,29 @@ impl ActionSpec for Release {
 
     fn permissions(&self) -> &'static [&'static str] {
         PERMISSIONS
+    }
+
+    fn policy(&self, _params: &[&Value]) -> Vec<PolicyStatement> {
+        vec![
+            policy::describe(
+                &["ec2:DescribeInstances", "ec2:DescribeNetworkInterfaces"],
+                "release reads the instance's interfaces and their recorded groups",
+            ),
+            policy::write(
+                "IsolateInterfaces",
+                &["ec2:ModifyNetworkInterfaceAttribute"],
+                &["network-interface", "security-group"],
+                "release puts the recorded security groups back on each interface",
+            ),
+            policy::tags(
+                "DeleteGroupRecords",
+                "ec2:DeleteTags",
+                &["network-interface"],
+                &[format!("{}*", crate::record::RECORD_KEY)],
+                None,
+                "release removes the record tags once the groups are restored",
+            ),
+        ]
     }
 }
 

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, SnapshotState, Tag, TagSpecification};
-use cordon_engine::registry::{ActionSpec, ParamIssue, ParamStage, is_template};
+use cordon_engine::registry::{ActionSpec, ParamIssue, ParamStage, PolicyStatement, is_template};
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -24,10 +24,19 @@ use crate::context::{ActionError, Context};
 use crate::instance::{self, AttachedVolume, Lookup};
 use crate::outcome::{ApiCall, Outcome, Resource, ResourceKind, Status};
 use crate::params::{Params, parse, validate};
+use crate::policy;
 use crate::registry::{Action, Phase};
 
 /// The tag that links a snapshot to its finding; also the idempotency key.
 pub(crate) const FINDING_ID_TAG: &str = "cordon:finding-id";
+
+/// The tags every snapshot gets at creation: finding id, finding type, instance id, volume id.
+const SNAPSHOT_TAG_KEYS: [&str; 4] = [
+    FINDING_ID_TAG,
+    "cordon:finding-type",
+    "cordon:instance-id",
+    "cordon:volume-id",
+];
 
 /// The maximum length of a snapshot description, in characters.
 const MAX_DESCRIPTION_CHARS: usize = 255;
@@ -112,6 +121,46 @@ impl ActionSpec for Snapshot {
     fn permissions(&self) -> &'static [&'static str] {
         PERMISSIONS
     }
+
+    fn policy(&self, _params: &[&Value]) -> Vec<PolicyStatement> {
+        let keys: Vec<String> = SNAPSHOT_TAG_KEYS
+            .iter()
+            .map(|key| (*key).to_owned())
+            .collect();
+        let mut snapshot_with_tags = policy::write(
+            "SnapshotWithFindingTag",
+            &["ec2:CreateSnapshot"],
+            &["snapshot"],
+            "snapshot creates snapshots, each tagged with the finding id at creation",
+        );
+        snapshot_with_tags.condition = Some(serde_json::json!({
+            "Null": { format!("aws:RequestTag/{FINDING_ID_TAG}"): "false" }
+        }));
+        vec![
+            policy::describe(
+                &["ec2:DescribeInstances", "ec2:DescribeSnapshots"],
+                "snapshot lists the attached volumes and finds snapshots already taken for the finding",
+            ),
+            policy::write(
+                "SnapshotVolumes",
+                &["ec2:CreateSnapshot"],
+                &["volume"],
+                "snapshot reads the attached EBS volumes",
+            ),
+            snapshot_with_tags,
+            policy::tags(
+                "TagSnapshotsAtCreation",
+                "ec2:CreateTags",
+                &["snapshot"],
+                &keys,
+                Some((
+                    "StringEquals",
+                    serde_json::json!({ "ec2:CreateAction": "CreateSnapshot" }),
+                )),
+                "snapshot tags each snapshot at creation, which EC2 authorizes as CreateTags",
+            ),
+        ]
+    }
 }
 
 #[async_trait]
@@ -157,14 +206,12 @@ impl Action for Snapshot {
             .description
             .unwrap_or_else(|| default_description(context, instance_id));
         let tags_for = |volume: &AttachedVolume| {
+            let [id_key, type_key, instance_key, volume_key] = SNAPSHOT_TAG_KEYS;
             vec![
-                (FINDING_ID_TAG.to_owned(), context.finding.id.clone()),
-                (
-                    "cordon:finding-type".to_owned(),
-                    context.finding.finding_type.clone(),
-                ),
-                ("cordon:instance-id".to_owned(), instance_id.to_owned()),
-                ("cordon:volume-id".to_owned(), volume.id.clone()),
+                (id_key.to_owned(), context.finding.id.clone()),
+                (type_key.to_owned(), context.finding.finding_type.clone()),
+                (instance_key.to_owned(), instance_id.to_owned()),
+                (volume_key.to_owned(), volume.id.clone()),
             ]
         };
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, Tag as Ec2Tag};
-use cordon_engine::registry::{ActionSpec, ParamIssue, ParamStage, is_template};
+use cordon_engine::registry::{ActionSpec, ParamIssue, ParamStage, PolicyStatement, is_template};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -15,6 +15,7 @@ use crate::context::{ActionError, Context};
 use crate::instance::{self, Lookup};
 use crate::outcome::{ApiCall, Outcome, Resource, ResourceKind, Status};
 use crate::params::{Flag, Params, Text, parse, validate};
+use crate::policy;
 use crate::record::{MAX_TAG_VALUE_CHARS, RECORD_KEY};
 use crate::registry::{Action, Phase};
 
@@ -160,6 +161,45 @@ impl ActionSpec for Tag {
 
     fn permissions(&self) -> &'static [&'static str] {
         PERMISSIONS
+    }
+
+    fn policy(&self, params: &[&Value]) -> Vec<PolicyStatement> {
+        let mut keys: Vec<String> = Vec::new();
+        let mut resources = vec!["instance"];
+        for rule_params in params {
+            if let Some(Value::Object(tags)) = rule_params.get("tags") {
+                keys.extend(tags.keys().cloned());
+            }
+            // A flag written as a template may render true, so it counts as set.
+            let flag_set = |name: &str| matches!(rule_params.get(name), Some(flag) if flag != &Value::Bool(false));
+            if flag_set("volumes") {
+                resources.push("volume");
+            }
+            if flag_set("network_interfaces") {
+                resources.push("network-interface");
+            }
+        }
+        resources.sort_unstable();
+        resources.dedup();
+        let mut statements = vec![policy::describe(
+            &["ec2:DescribeInstances"],
+            "tag reads the instance and its attached resources",
+        )];
+        if resources.len() > 1 {
+            statements.push(policy::describe(
+                &["ec2:DescribeTags"],
+                "tag reads existing tags of volumes and interfaces",
+            ));
+        }
+        statements.push(policy::tags(
+            "TagResources",
+            "ec2:CreateTags",
+            &resources,
+            &keys,
+            None,
+            "tag writes the tag keys the rules name",
+        ));
+        statements
     }
 }
 

@@ -25,7 +25,7 @@ mod params;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use cordon_engine::registry::{ActionSpec, ParamIssue, ParamStage};
+use cordon_engine::registry::{ActionSpec, ParamIssue, ParamStage, PolicyStatement};
 use futures::future::join_all;
 use serde_json::Value;
 
@@ -33,6 +33,7 @@ use crate::context::{ActionError, Context};
 use crate::instance::{self, Lookup};
 use crate::outcome::{Outcome, Resource, ResourceKind, Status};
 use crate::params::{parse, validate};
+use crate::policy;
 use crate::registry::{Action, Phase};
 
 use apply::Interface;
@@ -61,6 +62,33 @@ impl ActionSpec for Isolate {
 
     fn permissions(&self) -> &'static [&'static str] {
         PERMISSIONS
+    }
+
+    fn policy(&self, _params: &[&Value]) -> Vec<PolicyStatement> {
+        vec![
+            policy::describe(
+                &[
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSecurityGroups",
+                ],
+                "isolate reads the instance's current interfaces and checks each quarantine group",
+            ),
+            policy::write(
+                "IsolateInterfaces",
+                &["ec2:ModifyNetworkInterfaceAttribute"],
+                &["network-interface", "security-group"],
+                "isolate replaces the security groups of each network interface",
+            ),
+            policy::tags(
+                "RecordOriginalGroups",
+                "ec2:CreateTags",
+                &["network-interface"],
+                &[format!("{}*", crate::record::RECORD_KEY)],
+                None,
+                "isolate records each interface's original groups in tags on the interface",
+            ),
+        ]
     }
 }
 
