@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every check and test: formatting, lints, the Rust test suite against a local EC2
-# emulator, and the shipped rules. Installs what it needs (the emulator's virtualenv) first.
+# emulator, the shipped rules and the deployment template. Installs what it needs into the
+# project's virtualenv (the emulator, cfn-lint).
 #
 # Nothing here talks to AWS: the emulator listens on 127.0.0.1, and the exported variables
 # give every AWS client dummy credentials, that endpoint and AWS_EC2_METADATA_DISABLED=true.
@@ -41,6 +42,9 @@ cargo build --workspace --locked
 step "validating and testing the shipped rules"
 target/debug/cordon validate rules/
 target/debug/cordon test rules/ --coverage
+
+step "checking the deployment template (cfn-lint, drift from the rules)"
+tests/support/check_deploy.sh target/debug/cordon
 
 step "running the tests"
 cargo test --workspace --locked
