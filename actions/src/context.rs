@@ -19,6 +19,20 @@ pub struct Context<'a> {
     pub rule_id: &'a str,
     /// When true, the action makes only read calls and lists the write calls it would make.
     pub dry_run: bool,
+    /// How the containment actions of the same rule ended; evidence actions run after them.
+    pub containment: Containment,
+}
+
+/// How the containment actions of a rule ended, as seen by the rule's evidence actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Containment {
+    /// The rule has no containment action, or it has not run yet.
+    NotPlanned,
+    /// Every containment action of the rule changed what it had to, found it already done,
+    /// or (in a dry run) would change it.
+    Succeeded,
+    /// A containment action of the rule failed, was skipped or was not started.
+    Failed,
 }
 
 /// A failed EC2 call or check; it becomes [`Status::Failed`] in the outcome.

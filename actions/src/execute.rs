@@ -11,7 +11,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::clients::Ec2Clients;
-use crate::context::Context;
+use crate::context::{Containment, Context};
 use crate::outcome::{Outcome, Status};
 use crate::registry::{self, Action, Phase};
 
@@ -174,6 +174,7 @@ async fn run_jobs(
             finding,
             rule_id: job.rule_id,
             dry_run: options.dry_run,
+            containment: Containment::NotPlanned,
         };
         outcomes.push((
             job.index,
@@ -181,12 +182,34 @@ async fn run_jobs(
         ));
     }
 
+    let containment_of = |rule_id: &str| {
+        let mut ran = outcomes
+            .iter()
+            .map(|(_, outcome)| outcome)
+            .filter(|outcome| outcome.rule_id.as_deref() == Some(rule_id))
+            .peekable();
+        if ran.peek().is_none() {
+            return Containment::NotPlanned;
+        }
+        let contained = |status: &Status| {
+            matches!(
+                status,
+                Status::Changed | Status::AlreadyDone | Status::WouldChange
+            )
+        };
+        if ran.all(|outcome| contained(&outcome.status)) {
+            Containment::Succeeded
+        } else {
+            Containment::Failed
+        }
+    };
     let evidence_runs = evidence.iter().map(|(job, action)| {
         let context = Context {
             ec2: &ec2,
             finding,
             rule_id: job.rule_id,
             dry_run: options.dry_run,
+            containment: containment_of(job.rule_id),
         };
         async move {
             (

@@ -31,7 +31,7 @@ mod snapshot;
 mod tag;
 
 pub use clients::{ClientError, ClientSettings, Ec2Clients};
-pub use context::{ActionError, Context};
+pub use context::{ActionError, Containment, Context};
 pub use execute::{ExecOptions, Execution, execute};
 pub use outcome::{ApiCall, Outcome, Resource, ResourceKind, Status};
 pub use registry::{Action, Phase, catalog};

@@ -11,7 +11,7 @@ use cordon_engine::registry::{ActionSpec, ParamIssue, ParamStage, PolicyStatemen
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::context::{ActionError, Context};
+use crate::context::{ActionError, Containment, Context};
 use crate::instance::{self, Lookup};
 use crate::outcome::{ApiCall, Outcome, Resource, ResourceKind, Status};
 use crate::params::{Flag, Params, Text, parse, validate};
@@ -52,10 +52,27 @@ struct TagParams {
     /// Also tag the attached network interfaces.
     #[serde(default)]
     network_interfaces: Flag,
+    /// A tag key whose value says how the rule's containment actions ended:
+    /// `quarantined` when they all succeeded, `containment-failed` otherwise. Not written when
+    /// the rule has no containment action, so the tag never claims a containment that did
+    /// not happen.
+    #[serde(default)]
+    containment_status: Option<String>,
 }
 
+/// The `containment_status` tag value when every containment action of the rule succeeded.
+pub(crate) const CONTAINED: &str = "quarantined";
+
+/// The `containment_status` tag value when a containment action of the rule did not succeed.
+pub(crate) const NOT_CONTAINED: &str = "containment-failed";
+
 impl Params for TagParams {
-    const FIELDS: &'static [&'static str] = &["tags", "volumes", "network_interfaces"];
+    const FIELDS: &'static [&'static str] = &[
+        "tags",
+        "volumes",
+        "network_interfaces",
+        "containment_status",
+    ];
 
     fn check(&self, stage: ParamStage) -> Vec<ParamIssue> {
         let mut issues = Vec::new();
@@ -79,6 +96,23 @@ impl Params for TagParams {
         for (key, value) in &self.tags {
             issues.extend(check_key(key));
             issues.extend(check_value(key, &value.0, stage));
+        }
+        if let Some(key) = &self.containment_status {
+            let literal = !(stage == ParamStage::Load && is_template(key));
+            let issue = check_key(key).map(|mut issue| {
+                issue.path = vec!["containment_status".to_owned()];
+                issue
+            });
+            issues.extend(issue.filter(|_| literal));
+            if self.tags.contains_key(key) {
+                issues.push(
+                    ParamIssue::at(
+                        ["containment_status"],
+                        format!("`{key}` is also set in `tags`"),
+                    )
+                    .with_help("keep the key in one place: `containment_status` writes its value"),
+                );
+            }
         }
         issues
     }
@@ -170,6 +204,9 @@ impl ActionSpec for Tag {
             if let Some(Value::Object(tags)) = rule_params.get("tags") {
                 keys.extend(tags.keys().cloned());
             }
+            if let Some(Value::String(key)) = rule_params.get("containment_status") {
+                keys.push(key.clone());
+            }
             // A flag written as a template may render true, so it counts as set.
             let flag_set = |name: &str| matches!(rule_params.get(name), Some(flag) if flag != &Value::Bool(false));
             if flag_set("volumes") {
@@ -224,11 +261,18 @@ impl Action for Tag {
             Lookup::Found(instance) => instance,
             Lookup::Skip(reason) => return Ok(Status::skipped(reason)),
         };
-        let requested: Vec<(String, String)> = params
+        let mut requested: Vec<(String, String)> = params
             .tags
             .iter()
             .map(|(key, value)| (key.clone(), value.0.clone()))
             .collect();
+        if let Some(key) = &params.containment_status {
+            match context.containment {
+                Containment::Succeeded => requested.push((key.clone(), CONTAINED.to_owned())),
+                Containment::Failed => requested.push((key.clone(), NOT_CONTAINED.to_owned())),
+                Containment::NotPlanned => {}
+            }
+        }
 
         let mut targets = vec![(instance_id.to_owned(), ResourceKind::Instance)];
         if params.volumes.is_true() {

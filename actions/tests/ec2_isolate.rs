@@ -472,3 +472,69 @@ async fn release_dry_run_lists_calls() {
         emu.counter.counts()
     );
 }
+
+#[tokio::test]
+async fn containment_status_tag_tells_the_truth() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let quarantine = emu.group(&net, "quarantine", false).await;
+    let leaky = emu.group(&net, "leaky", true).await;
+    let tag = json!({"tags": {"cordon:finding-id": "x"}, "containment_status": "cordon:status"});
+
+    let (contained, _) = emu.instance(&net, &[&app]).await;
+    let isolated = plan(
+        summary(&contained, &finding_id()),
+        &[
+            ("isolate", json!({"security_group": quarantine})),
+            ("tag", tag.clone()),
+        ],
+    );
+    let execution = execute(&isolated, &emu.clients, &options()).await;
+    assert_eq!(
+        statuses(&execution),
+        vec!["changed", "changed"],
+        "{}",
+        execution.to_text()
+    );
+    let tags = emu.tags_of(&contained).await;
+    assert_eq!(
+        tags.get("cordon:status").map(String::as_str),
+        Some("quarantined")
+    );
+
+    let (exposed, eni) = emu.instance(&net, &[&app]).await;
+    let refused = plan(
+        summary(&exposed, &finding_id()),
+        &[
+            ("isolate", json!({"security_group": leaky})),
+            ("tag", tag.clone()),
+        ],
+    );
+    let execution = execute(&refused, &emu.clients, &options()).await;
+    assert_eq!(
+        statuses(&execution),
+        vec!["failed", "changed"],
+        "{}",
+        execution.to_text()
+    );
+    let tags = emu.tags_of(&exposed).await;
+    assert_eq!(
+        tags.get("cordon:status").map(String::as_str),
+        Some("containment-failed")
+    );
+    assert_eq!(tags.get("cordon:finding-id").map(String::as_str), Some("x"));
+    assert_eq!(emu.groups_of(&eni).await, vec![app.clone()]);
+
+    let (untouched, _) = emu.instance(&net, &[&app]).await;
+    let tag_only = plan(summary(&untouched, &finding_id()), &[("tag", tag)]);
+    let execution = execute(&tag_only, &emu.clients, &options()).await;
+    assert_eq!(
+        statuses(&execution),
+        vec!["changed"],
+        "{}",
+        execution.to_text()
+    );
+    let tags = emu.tags_of(&untouched).await;
+    assert_eq!(tags.get("cordon:status"), None);
+}
