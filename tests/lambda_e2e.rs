@@ -329,6 +329,14 @@ fn missing_variable_fails_initialisation() {
         run.record
     );
     let message = init_error["body"]["errorMessage"].as_str().unwrap();
-    assert!(message.contains("quarantine.yaml:6:7"), "{message}");
+    let rules =
+        std::fs::read_to_string(harness::repo_root().join("rules/quarantine.yaml")).unwrap();
+    let env_line = rules
+        .lines()
+        .position(|line| line.starts_with("env: [QUARANTINE_SG]"))
+        .unwrap()
+        + 1;
+    let location = format!("quarantine.yaml:{env_line}:7");
+    assert!(message.contains(&location), "{message}");
     assert!(message.contains("`QUARANTINE_SG`"), "{message}");
 }

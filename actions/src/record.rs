@@ -86,6 +86,14 @@ pub(crate) fn keys<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Ve
 }
 
 /// Reads the recorded groups from a resource's tags: `None` when there is no record.
+/// Returns the keys of the record chunks among `tags`, whatever their values.
+pub(crate) fn chunk_keys<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+    tags.into_iter()
+        .filter(|(key, _)| chunk_number(key).is_some())
+        .map(|(key, _)| key.to_owned())
+        .collect()
+}
+
 pub(crate) fn decode<'a>(
     tags: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Option<Result<Vec<String>, RecordError>> {

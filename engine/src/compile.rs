@@ -27,6 +27,9 @@ pub const FORBIDDEN_ENV: &[&str] = &[
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
 ];
 
+/// Most diagnostics collected in one load; past this a hostile file only costs time.
+pub const MAX_DIAGNOSTICS: usize = 1_000;
+
 const FILE_KEYS: &[&str] = &["env", "rules"];
 const RULE_KEYS: &[&str] = &[
     "id",
@@ -145,6 +148,9 @@ fn expected_keys_help(input: &str, allowed: &[&str]) -> String {
 
 impl Context<'_> {
     fn error(&mut self, span: Span, message: impl Into<String>, help: Option<&str>) {
+        if self.diagnostics.len() >= MAX_DIAGNOSTICS {
+            return;
+        }
         let mut diagnostic =
             Diagnostic::new(self.file, span, message).in_rule(self.rule_id.as_deref());
         if let Some(help) = help {
@@ -523,6 +529,14 @@ impl Context<'_> {
                 node.span,
                 format!("invalid JSONPath `{text}`: it must start with `$`"),
                 Some("paths are evaluated on the finding, e.g. `$.service.resourceRole`"),
+            );
+            return None;
+        }
+        if text.contains("match(") || text.contains("search(") {
+            self.error(
+                node.span,
+                format!("JSONPath `{text}` uses `match()` or `search()`, which cordon does not allow"),
+                Some("select the value with a plain path and test it with the `matches` operator, whose regular expression is compiled once at load"),
             );
             return None;
         }

@@ -7,6 +7,12 @@ use miette::{LabeledSpan, NamedSource, SourceCode};
 
 use crate::source::{SourceFile, Span};
 
+/// Longest source line shown in a snippet, in characters.
+pub const MAX_SNIPPET_LINE_CHARS: usize = 400;
+
+/// Most diagnostics rendered in full; the rest are counted.
+pub const MAX_RENDERED: usize = 100;
+
 /// One located problem in a rule file.
 #[derive(Clone, Debug)]
 pub struct Diagnostic {
@@ -66,8 +72,17 @@ impl Diagnostic {
         format!("{}:{}:{}", self.file.name, self.span.line, self.span.column)
     }
 
-    /// Renders the diagnostic as text with a snippet of the source, without colours.
+    /// Renders the diagnostic as text with a snippet of the source, without colours. A line
+    /// longer than [`MAX_SNIPPET_LINE_CHARS`] is not shown: the message and help come alone,
+    /// because the snippet renderer cannot draw columns that far and the output would be huge.
     pub fn render(&self) -> String {
+        if self.line_chars() > MAX_SNIPPET_LINE_CHARS {
+            let mut out = format!("  × {self}\n");
+            if let Some(help) = &self.help {
+                out.push_str(&format!("  help: {help}\n"));
+            }
+            return out;
+        }
         let handler =
             miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
                 .with_width(100);
@@ -76,6 +91,17 @@ impl Diagnostic {
             out = self.to_string();
         }
         out
+    }
+
+    /// Returns the length in characters of the line the span starts on.
+    fn line_chars(&self) -> usize {
+        let text = &self.file.text;
+        let before = text
+            .get(..self.span.offset.min(text.len()))
+            .unwrap_or_default();
+        let start = before.rfind('\n').map_or(0, |index| index + 1);
+        let line = text.get(start..).and_then(|rest| rest.lines().next());
+        line.map_or(0, |line| line.chars().count())
     }
 }
 
@@ -125,11 +151,14 @@ impl Diagnostics {
     /// Renders every diagnostic with its snippet, followed by a count.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        for diagnostic in &self.0 {
+        for diagnostic in self.0.iter().take(MAX_RENDERED) {
             out.push_str(&diagnostic.render());
             out.push('\n');
         }
         let count = self.0.len();
+        if count > MAX_RENDERED {
+            out.push_str(&format!("{} more errors not shown\n", count - MAX_RENDERED));
+        }
         let noun = if count == 1 { "error" } else { "errors" };
         out.push_str(&format!("{count} {noun} in rule files\n"));
         out

@@ -74,22 +74,32 @@ impl Plan {
         !self.matched.is_empty()
     }
 
-    /// Renders the plan as readable text.
+    /// Renders the plan as readable text. Control characters from the finding are escaped,
+    /// so that a hostile field cannot forge lines or terminal escapes.
     pub fn to_text(&self) -> String {
+        escape_controls(&self.raw_text())
+    }
+
+    fn raw_text(&self) -> String {
         let mut out = String::new();
         let finding = &self.finding;
-        let _ = writeln!(out, "finding {} ({})", finding.id, finding.finding_type);
+        let _ = writeln!(
+            out,
+            "finding {} ({})",
+            clean(&finding.id),
+            clean(&finding.finding_type)
+        );
         let _ = writeln!(
             out,
             "  resource {}{}, account {}, region {}{}",
-            finding.resource_type,
+            clean(&finding.resource_type),
             finding
                 .instance_id
                 .as_deref()
-                .map(|id| format!(" {id}"))
+                .map(|id| format!(" {}", clean(id)))
                 .unwrap_or_default(),
-            finding.account_id.as_deref().unwrap_or("-"),
-            finding.region.as_deref().unwrap_or("-"),
+            clean(finding.account_id.as_deref().unwrap_or("-")),
+            clean(finding.region.as_deref().unwrap_or("-")),
             if finding.sample {
                 ", sample finding"
             } else {
@@ -114,7 +124,9 @@ impl Plan {
             let _ = writeln!(
                 out,
                 "error in rule {}{}: {}",
-                failure.rule_id, action, failure.message
+                failure.rule_id,
+                action,
+                clean(&failure.message)
             );
         }
         if !self.explanations.is_empty() {
@@ -129,9 +141,40 @@ impl Plan {
             let _ = writeln!(
                 out,
                 "  {} {verdict} at {} ({}): {}",
-                explanation.rule_id, explanation.step, explanation.location, explanation.reason
+                explanation.rule_id,
+                explanation.step,
+                explanation.location,
+                clean(&explanation.reason)
             );
         }
         out
     }
+}
+
+/// Escapes every control character of a value taken from the finding, newlines included.
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Replaces control characters other than newline with `\u{..}` escapes. Newlines written
+/// by the renderer itself are kept; newlines inside values come from JSON encoding or from
+/// finding fields, which are escaped before they get here.
+fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

@@ -112,7 +112,24 @@ impl RuleSet {
                 let diagnostic = Diagnostic::new(&source, Span::default_at_start(), message);
                 return Err(LoadError::Rules(Diagnostics(vec![diagnostic])));
             }
-            let bytes = std::fs::read(&path).map_err(|error| io_error(&path, &error))?;
+            // The size from metadata is 0 for devices and pipes, so the read is bounded too.
+            let mut bytes = Vec::new();
+            std::fs::File::open(&path)
+                .and_then(|file| {
+                    use std::io::Read;
+                    file.take(crate::limits::MAX_RULE_FILE_BYTES as u64 + 1)
+                        .read_to_end(&mut bytes)
+                })
+                .map_err(|error| io_error(&path, &error))?;
+            if bytes.len() > crate::limits::MAX_RULE_FILE_BYTES {
+                return Err(LoadError::Io {
+                    path: path.clone(),
+                    message: format!(
+                        "the file is over the limit of {} bytes",
+                        crate::limits::MAX_RULE_FILE_BYTES
+                    ),
+                });
+            }
             let text = String::from_utf8(bytes).map_err(|_| LoadError::Io {
                 path: path.clone(),
                 message: "the file is not valid UTF-8".to_owned(),

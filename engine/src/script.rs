@@ -179,6 +179,8 @@ fn describe_runtime_error(error: &rhai::EvalAltResult) -> String {
 }
 
 /// Returns the environment variable names a script reads as `env.NAME` or `env["NAME"]`.
+/// Method calls such as `env.keys()` are not reads of a variable. The scan reads text, so a
+/// string literal such as `"env.X"` also counts.
 pub fn env_references(source: &str) -> Vec<String> {
     static PATTERN: OnceLock<Option<regex::Regex>> = OnceLock::new();
     let pattern = PATTERN.get_or_init(|| {
@@ -189,8 +191,14 @@ pub fn env_references(source: &str) -> Vec<String> {
     };
     pattern
         .captures_iter(source)
-        .filter_map(|captures| captures.get(1).or_else(|| captures.get(2)))
-        .map(|name| name.as_str().to_owned())
+        .filter_map(|captures| {
+            let whole = captures.get(0)?;
+            let is_call = source
+                .get(whole.end()..)
+                .is_some_and(|rest| rest.trim_start().starts_with('('));
+            let name = captures.get(1).or_else(|| captures.get(2))?;
+            (!is_call).then(|| name.as_str().to_owned())
+        })
         .collect()
 }
 
@@ -272,7 +280,9 @@ mod tests {
 
     #[test]
     fn env_references_are_found() {
-        let names = env_references(r#"env.QUARANTINE_SG + env["OTHER"] + environment.x"#);
+        let names = env_references(
+            r#"env.QUARANTINE_SG + env["OTHER"] + environment.x + env.keys().len()"#,
+        );
         assert_eq!(names, vec!["QUARANTINE_SG".to_owned(), "OTHER".to_owned()]);
     }
 }

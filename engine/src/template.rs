@@ -40,6 +40,9 @@ pub enum Root {
 pub struct FieldRef {
     /// The expression as written.
     pub source: String,
+    /// The same expression compiled, run when the JSON has no such field: Rhai also reads
+    /// properties that are not JSON keys, such as `len` of an array.
+    pub script: Script,
     /// The variable it starts from.
     pub root: Root,
     /// The property names, in order.
@@ -48,7 +51,7 @@ pub struct FieldRef {
 
 impl FieldRef {
     /// Recognises `root.key.key...` with identifier keys.
-    fn parse(source: &str) -> Option<Self> {
+    fn parse(source: &str, script: &Script) -> Option<Self> {
         let mut pieces = source.trim().split('.');
         let root = match pieces.next()?.trim() {
             "finding" => Root::Finding,
@@ -65,6 +68,7 @@ impl FieldRef {
         };
         (!keys.is_empty() && keys.iter().all(identifier)).then(|| Self {
             source: source.to_owned(),
+            script: script.clone(),
             root,
             keys,
         })
@@ -184,7 +188,7 @@ impl Template {
             if !literal.is_empty() {
                 parts.push(Part::Literal(std::mem::take(&mut literal)));
             }
-            match FieldRef::parse(body) {
+            match FieldRef::parse(body, &compiled) {
                 Some(field) => parts.push(Part::Field(field)),
                 None => parts.push(Part::Expression(compiled)),
             }
@@ -227,21 +231,9 @@ impl Template {
                 Part::Literal(text) => out.push_str(text),
                 Part::Field(field) => match field.read(context) {
                     Some(text) => out.push_str(&text),
-                    None => return Err(no_value(&field.source)),
+                    None => out.push_str(&run_expression(&field.script, context)?),
                 },
-                Part::Expression(expression) => {
-                    let value =
-                        script::run(expression, &(context.bindings)()).map_err(|error| {
-                            format!(
-                                "template `${{{}}}` failed: {error}",
-                                expression.source.trim()
-                            )
-                        })?;
-                    if value.is_unit() {
-                        return Err(no_value(&expression.source));
-                    }
-                    out.push_str(&text_of(&value));
-                }
+                Part::Expression(expression) => out.push_str(&run_expression(expression, context)?),
             }
             if out.len() > limits::MAX_RENDERED_BYTES {
                 return Err(format!(
@@ -253,6 +245,19 @@ impl Template {
         }
         Ok(out)
     }
+}
+
+fn run_expression(expression: &Script, context: &RenderContext<'_>) -> Result<String, String> {
+    let value = script::run(expression, &(context.bindings)()).map_err(|error| {
+        format!(
+            "template `${{{}}}` failed: {error}",
+            expression.source.trim()
+        )
+    })?;
+    if value.is_unit() {
+        return Err(no_value(&expression.source));
+    }
+    Ok(text_of(&value))
 }
 
 fn no_value(source: &str) -> String {
@@ -353,6 +358,12 @@ mod tests {
             let slow = render_slow(&source, finding.clone()).unwrap();
             assert_eq!(fast, slow, "field `{field}`");
         }
+    }
+
+    #[test]
+    fn field_fast_path_falls_back_to_rhai_properties() {
+        let out = render("${finding.tags.len}", json!({"tags": [1, 2]}), &[]);
+        assert_eq!(out.unwrap(), "2");
     }
 
     #[test]

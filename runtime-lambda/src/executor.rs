@@ -22,8 +22,7 @@ impl Ec2Executor {
     /// Loads the AWS configuration (credentials and region from the Lambda environment,
     /// `AWS_ENDPOINT_URL` when set) and reads [`DRY_RUN_VARIABLE`].
     pub async fn load(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let dry_run = lookup(DRY_RUN_VARIABLE)
-            .is_some_and(|value| value.eq_ignore_ascii_case("true") || value == "1");
+        let dry_run = lookup(DRY_RUN_VARIABLE).is_some_and(|value| dry_run_requested(&value));
         Self {
             clients: Ec2Clients::load(ClientSettings::default()).await,
             dry_run,
@@ -33,6 +32,23 @@ impl Ec2Executor {
     /// Returns true when the executor makes no write calls.
     pub fn dry_run(&self) -> bool {
         self.dry_run
+    }
+}
+
+/// Reads the dry-run setting. `true`, `1`, `yes` and `on` ask for a dry run; `false`, `0`,
+/// `no`, `off` and the empty string do not. Any other value is taken as a dry run, because
+/// whoever set it meant something, and a dry run makes no change that cannot be made later.
+fn dry_run_requested(value: &str) -> bool {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "false" | "0" | "no" | "off" => false,
+        "true" | "1" | "yes" | "on" => true,
+        other => {
+            tracing::warn!(
+                value = other,
+                "unrecognised {DRY_RUN_VARIABLE} value, running as a dry run"
+            );
+            true
+        }
     }
 }
 
@@ -46,5 +62,26 @@ impl Executor for Ec2Executor {
         cordon_actions::execute(plan, &self.clients, &options)
             .await
             .outcomes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dry_run_values() {
+        for value in ["true", "TRUE", "1", "yes", "on", "enabled", "ture"] {
+            assert!(
+                dry_run_requested(value),
+                "`{value}` should ask for a dry run"
+            );
+        }
+        for value in ["", "false", "0", "no", "off", " False "] {
+            assert!(
+                !dry_run_requested(value),
+                "`{value}` should not ask for a dry run"
+            );
+        }
     }
 }

@@ -63,7 +63,10 @@ impl<E: Executor> Function<E> {
         })?;
         match delivery {
             Delivery::Single(value) => {
-                let input = finding::from_value(value).map_err(|input_error| {
+                // Serialized again so that a direct event meets the same size and depth limits
+                // as an SQS message body.
+                let bytes = serde_json::to_vec(&value).unwrap_or_default();
+                let input = finding::parse(&bytes).map_err(|input_error| {
                     error!(error = %input_error, "invalid event");
                     report::invalid_event(input_error.to_string())
                 })?;

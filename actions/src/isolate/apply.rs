@@ -19,6 +19,8 @@ pub(crate) struct Interface {
     pub(crate) requester_managed: bool,
     /// True when the interface already carries a record of its original groups.
     pub(crate) has_record: bool,
+    /// The keys of the record chunks the interface carries, valid or not.
+    pub(crate) record_keys: Vec<String>,
 }
 
 impl Interface {
@@ -30,6 +32,7 @@ impl Interface {
             groups: group_ids(interface),
             requester_managed: interface.requester_managed().unwrap_or(false),
             has_record: record::decode(tag_pairs(interface)).is_some(),
+            record_keys: record::chunk_keys(tag_pairs(interface)),
         })
     }
 }
@@ -37,6 +40,8 @@ impl Interface {
 /// One write to a network interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
+    /// DeleteTags for record chunks that the new record does not overwrite.
+    DeleteStale(Vec<String>),
     /// CreateTags with the record of the original groups.
     Record(Vec<(String, String)>),
     /// ModifyNetworkInterfaceAttribute with these groups.
@@ -73,8 +78,26 @@ pub(crate) fn plan(interface: &Interface, groups: Option<&VpcGroups>) -> Plan {
         ));
     }
     let mut steps = Vec::new();
-    if !interface.has_record {
-        steps.push(Step::Record(record::encode(&interface.groups)));
+    // The current groups are the original ones unless an earlier, interrupted run already
+    // moved the interface into the allow-all group; only then is an existing record kept.
+    // A record found anywhere else is rewritten, so a tag planted by someone who can tag
+    // the interface never decides what `release` restores.
+    let in_allow_all = groups
+        .allow_all
+        .as_ref()
+        .is_some_and(|allow_all| interface.groups == [allow_all.clone()]);
+    if !(in_allow_all && interface.has_record) {
+        let fresh = record::encode(&interface.groups);
+        let stale: Vec<String> = interface
+            .record_keys
+            .iter()
+            .filter(|key| !fresh.iter().any(|(fresh_key, _)| fresh_key == *key))
+            .cloned()
+            .collect();
+        if !stale.is_empty() {
+            steps.push(Step::DeleteStale(stale));
+        }
+        steps.push(Step::Record(fresh));
     }
     if let Some(allow_all) = &groups.allow_all
         && interface.groups != [allow_all.clone()]
@@ -121,6 +144,13 @@ pub(crate) async fn apply(
 
 fn describe_step(interface_id: &str, step: &Step) -> ApiCall {
     match step {
+        Step::DeleteStale(keys) => {
+            let tags: Vec<_> = keys.iter().map(|key| json!({"Key": key})).collect();
+            ApiCall::new(
+                "DeleteTags",
+                json!({"Resources": [interface_id], "Tags": tags}),
+            )
+        }
         Step::Record(tags) => {
             let tags: Vec<_> = tags
                 .iter()
@@ -144,6 +174,18 @@ async fn send(
     step: Step,
 ) -> Result<(), ActionError> {
     match step {
+        Step::DeleteStale(keys) => {
+            let tags = keys
+                .into_iter()
+                .map(|key| Tag::builder().key(key).build())
+                .collect();
+            ec2.delete_tags()
+                .resources(interface_id)
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .map_err(|error| ActionError::from_sdk("DeleteTags", &error))?;
+        }
         Step::Record(tags) => {
             let tags = tags
                 .into_iter()
@@ -202,6 +244,11 @@ mod tests {
             groups: groups.iter().map(|group| (*group).to_owned()).collect(),
             requester_managed: false,
             has_record,
+            record_keys: if has_record {
+                vec![record::RECORD_KEY.to_owned()]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -237,10 +284,45 @@ mod tests {
     }
 
     #[test]
-    fn existing_record_is_kept() {
+    fn existing_record_is_rewritten_from_current_groups() {
         let found = plan(
             &interface(&["sg-a"], true),
             Some(&vpc_groups(&["sg-q"], None)),
+        );
+        assert_eq!(
+            found,
+            Plan::Apply(vec![
+                Step::Record(vec![(record::RECORD_KEY.into(), "sg-a".into())]),
+                Step::SetGroups(vec!["sg-q".into()])
+            ])
+        );
+    }
+
+    #[test]
+    fn planted_extra_chunk_is_deleted() {
+        let mut planted = interface(&["sg-a"], true);
+        planted
+            .record_keys
+            .push(format!("{}-3", record::RECORD_KEY));
+        let found = plan(&planted, Some(&vpc_groups(&["sg-q"], None)));
+        let Plan::Apply(steps) = found else {
+            panic!("expected writes")
+        };
+        assert_eq!(
+            steps[0],
+            Step::DeleteStale(vec![format!("{}-3", record::RECORD_KEY)])
+        );
+        assert_eq!(
+            steps[1],
+            Step::Record(vec![(record::RECORD_KEY.into(), "sg-a".into())])
+        );
+    }
+
+    #[test]
+    fn record_is_kept_while_in_allow_all_group() {
+        let found = plan(
+            &interface(&["sg-open"], true),
+            Some(&vpc_groups(&["sg-q"], Some("sg-open"))),
         );
         assert_eq!(
             found,

@@ -49,6 +49,7 @@ const PERMISSIONS: &[&str] = &[
     "ec2:DescribeSecurityGroups",
     "ec2:CreateTags",
     "ec2:ModifyNetworkInterfaceAttribute",
+    "ec2:DeleteTags",
 ];
 
 impl ActionSpec for Isolate {
@@ -87,6 +88,14 @@ impl ActionSpec for Isolate {
                 &[format!("{}*", crate::record::RECORD_KEY)],
                 None,
                 "isolate records each interface's original groups in tags on the interface",
+            ),
+            policy::tags(
+                "DeleteGroupRecords",
+                "ec2:DeleteTags",
+                &["network-interface"],
+                &[format!("{}*", crate::record::RECORD_KEY)],
+                None,
+                "isolate deletes record chunks left over from an older record before writing a new one",
             ),
         ]
     }

@@ -71,7 +71,9 @@ pub struct Expectation {
 /// an invalid change path.
 pub fn parse(path: &Path) -> Result<CaseFile, Vec<Diagnostic>> {
     let name = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_limited(path).and_then(|bytes| {
+        String::from_utf8(bytes).map_err(|_| std::io::Error::other("the file is not valid UTF-8"))
+    }) {
         Ok(text) => text,
         Err(error) => {
             let source = SourceFile::new(name, String::new());
@@ -259,7 +261,7 @@ impl Reader<'_> {
         match &node.value {
             Value::Str(relative) => {
                 let path = lexical_join(&self.base, relative);
-                let text = match std::fs::read(&path) {
+                let text = match read_limited(&path) {
                     Ok(text) => text,
                     Err(error) => {
                         self.error(
@@ -460,6 +462,25 @@ pub fn normalize_action(action: Json) -> Json {
     }
 }
 
+/// Reads at most [`crate::limits::MAX_INPUT_BYTES`] of a fixture; a longer file is an error.
+fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = crate::limits::MAX_INPUT_BYTES;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > limit {
+        return Err(std::io::Error::other(format!(
+            "the file is over the limit of {limit} bytes"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Most steps in a `set` or `unset` path.
+const MAX_PATH_STEPS: usize = 32;
+
 /// One step of a simple JSONPath.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -508,6 +529,11 @@ pub fn parse_simple_path(text: &str) -> Result<Vec<Step>, String> {
     }
     if steps.is_empty() {
         return Err(invalid());
+    }
+    if steps.len() > MAX_PATH_STEPS {
+        return Err(format!(
+            "invalid path `{text}`: more than {MAX_PATH_STEPS} steps"
+        ));
     }
     Ok(steps)
 }
