@@ -916,6 +916,17 @@ impl Context<'_> {
     }
 
     fn param_template(&mut self, node: &Node) -> ParamTemplate {
+        if let Value::Map(entries) = &node.value {
+            for (key, _) in entries {
+                if key.as_str().is_some_and(crate::registry::is_template) {
+                    self.error(
+                        key.span,
+                        "templates are not rendered in mapping keys",
+                        Some("write the key literally; only values may hold `${...}`"),
+                    );
+                }
+            }
+        }
         match &node.value {
             Value::Null => ParamTemplate::Null,
             Value::Bool(flag) => ParamTemplate::Bool(*flag),
@@ -950,6 +961,7 @@ impl Context<'_> {
             Value::Map(entries) => ParamTemplate::Map(
                 entries
                     .iter()
+
                     .map(|(key, value)| {
                         (
                             key.as_str().unwrap_or_default().to_owned(),
