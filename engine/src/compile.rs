@@ -961,7 +961,6 @@ impl Context<'_> {
             Value::Map(entries) => ParamTemplate::Map(
                 entries
                     .iter()
-
                     .map(|(key, value)| {
                         (
                             key.as_str().unwrap_or_default().to_owned(),
