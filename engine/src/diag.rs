@@ -7,7 +7,7 @@ use miette::{LabeledSpan, NamedSource, SourceCode};
 
 use crate::source::{SourceFile, Span};
 
-/// Longest source line shown in a snippet, in characters.
+/// Maximum length of a source line shown in a snippet, in characters.
 pub const MAX_SNIPPET_LINE_CHARS: usize = 400;
 
 /// Most diagnostics rendered in full; the rest are counted.
@@ -53,7 +53,7 @@ impl Diagnostic {
         self
     }
 
-    /// Adds a help line that says how to fix the problem.
+    /// Adds a help line with the fix for the problem.
     #[must_use]
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());

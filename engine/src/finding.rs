@@ -271,7 +271,7 @@ fn summarize(detail: &Value, base: &str) -> Result<Summary, InputError> {
 
 /// Returns true when the finding is a sample, in either shape of `service.additionalInfo`:
 /// a free-form object with `sample: true`, or `{"value": "<JSON text>", "type": "default"}`
-/// whose text holds `sample: true`.
+/// whose text contains `sample: true`.
 pub fn is_sample(detail: &Value) -> bool {
     let Some(info) = detail.pointer("/service/additionalInfo") else {
         return false;

@@ -821,7 +821,9 @@ mod tests {
             .filter_map(|interface| interface["networkInterfaceId"].as_str())
             .collect();
         assert_eq!(ids.len(), 3);
-        assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2]);
+        assert_ne!(ids[0], ids[1]);
+        assert_ne!(ids[1], ids[2]);
+        assert_ne!(ids[0], ids[2]);
         assert_eq!(interfaces[0]["vpcId"], interfaces[2]["vpcId"]);
         assert_eq!(interfaces[0]["subnetId"], interfaces[1]["subnetId"]);
         assert_ne!(interfaces[0]["subnetId"], interfaces[2]["subnetId"]);

@@ -164,9 +164,9 @@ fn clean(text: &str) -> String {
         .collect()
 }
 
-/// Replaces control characters other than newline with `\u{..}` escapes. Newlines written
-/// by the renderer itself are kept; newlines inside values come from JSON encoding or from
-/// finding fields, which are escaped before they get here.
+/// Replaces control characters other than newline with `\u{..}` escapes. The newlines left
+/// are the renderer's own, because finding fields pass through [`clean`] first and JSON
+/// encoding escapes newlines inside parameter values.
 fn escape_controls(text: &str) -> String {
     text.chars()
         .map(|c| {

@@ -14,7 +14,7 @@ use crate::diag::Diagnostic;
 use crate::limits;
 use crate::source::{SourceFile, Span};
 
-/// A YAML node and where it stands.
+/// A YAML node and its position.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
     /// The value.

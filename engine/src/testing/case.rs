@@ -478,7 +478,7 @@ fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Most steps in a `set` or `unset` path.
+/// Maximum number of steps in a `set` or `unset` path.
 const MAX_PATH_STEPS: usize = 32;
 
 /// One step of a simple JSONPath.
