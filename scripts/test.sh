@@ -47,4 +47,4 @@ step "checking the deployment template (cfn-lint, drift from the rules)"
 tests/support/check_deploy.sh target/debug/cordon
 
 step "running the tests"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast

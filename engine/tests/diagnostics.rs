@@ -11,6 +11,7 @@ mod common;
 
 use std::path::PathBuf;
 
+use cordon_engine::source::SourceFile;
 use cordon_engine::{LoadError, RuleSet};
 
 fn broken_dir() -> PathBuf {
@@ -26,10 +27,15 @@ fn diagnostics_of(name: &str) -> cordon_engine::Diagnostics {
     }
 }
 
-/// Renders with the path made relative so that snapshots do not depend on the checkout.
+/// Renders a broken file compiled under the name `broken/<name>`, so that neither the
+/// text nor its line wrapping depends on where the repository is checked out.
 fn render(name: &str) -> String {
-    let prefix = format!("{}/", broken_dir().display());
-    diagnostics_of(name).render().replace(&prefix, "broken/")
+    let text = std::fs::read_to_string(broken_dir().join(name)).unwrap();
+    let source = SourceFile::new(format!("broken/{name}"), text);
+    match RuleSet::from_sources(vec![source], common::catalog()) {
+        Err(diagnostics) => diagnostics.render(),
+        Ok(_) => panic!("{name}: compiled without errors"),
+    }
 }
 
 #[test]
