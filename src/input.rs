@@ -4,14 +4,20 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use cordon_engine::finding::{self, Input};
-use cordon_engine::{LoadError, RuleSet};
+use cordon_engine::{Diagnostics, LoadError, RuleSet};
 
 use crate::{EXIT_FAILURE, EXIT_USAGE};
 
-/// Loads rules, printing every diagnostic on failure. The error is the exit code.
+/// Loads rules, printing every diagnostic on failure and the warnings on success. The error
+/// is the exit code.
 pub fn load_rules(paths: &[PathBuf]) -> Result<RuleSet, u8> {
     match RuleSet::load(paths, cordon_actions::catalog()) {
-        Ok(rules) => Ok(rules),
+        Ok(rules) => {
+            if !rules.warnings().is_empty() {
+                eprint!("{}", Diagnostics(rules.warnings().to_vec()).render());
+            }
+            Ok(rules)
+        }
         Err(LoadError::Rules(diagnostics)) => {
             eprint!("{}", diagnostics.render());
             Err(EXIT_FAILURE)

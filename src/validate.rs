@@ -19,7 +19,8 @@ pub fn run(args: &ValidateArgs) -> u8 {
         Ok(rules) => {
             let total = rules.rules().len();
             let enabled = rules.rules().iter().filter(|rule| rule.enabled).count();
-            println!("{total} rules valid ({enabled} enabled)");
+            let noun = if total == 1 { "rule" } else { "rules" };
+            println!("{total} {noun} valid ({enabled} enabled)");
             EXIT_OK
         }
         Err(code) => code.max(EXIT_FAILURE),

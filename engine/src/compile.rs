@@ -146,7 +146,50 @@ fn expected_keys_help(input: &str, allowed: &[&str]) -> String {
     }
 }
 
+/// Returns true when a type or glob names the EC2 resource type (`Recon:EC2/Portscan`), whose
+/// finding types are all in the fixture catalog.
+fn names_ec2(text: &str) -> bool {
+    text.to_ascii_lowercase().contains(":ec2/")
+}
+
+/// Lists the GuardDuty finding types for EC2 instances, from the fixture catalog.
+fn known_ec2_types() -> impl Iterator<Item = &'static str> {
+    crate::fixture::supported_types().map(|info| info.finding_type)
+}
+
 impl Context<'_> {
+    /// Counts the errors so far; warnings do not stop a rule from compiling.
+    fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| !d.is_warning()).count()
+    }
+
+    /// Warns about an EC2 type, or a glob over EC2 types, that matches no known type.
+    fn unknown_type(&mut self, span: Span, text: &str, close: Option<&str>) {
+        if self.diagnostics.len() >= MAX_DIAGNOSTICS {
+            return;
+        }
+        let problem = if glob::is_glob(text) {
+            format!("glob `{text}` matches no current GuardDuty EC2 finding type")
+        } else {
+            format!("`{text}` is not a current GuardDuty EC2 finding type")
+        };
+        let hint = "`cordon fixture --list` prints the known types; ignore this warning for a \
+                    type GuardDuty added recently";
+        let help = match close {
+            Some(close) => format!("did you mean `{close}`? {hint}"),
+            None => hint.to_owned(),
+        };
+        let diagnostic = Diagnostic::new(
+            self.file,
+            span,
+            format!("{problem}, so the rule never matches it"),
+        )
+        .in_rule(self.rule_id.as_deref())
+        .with_help(help)
+        .into_warning();
+        self.diagnostics.push(diagnostic);
+    }
+
     fn error(&mut self, span: Span, message: impl Into<String>, help: Option<&str>) {
         if self.diagnostics.len() >= MAX_DIAGNOSTICS {
             return;
@@ -270,7 +313,7 @@ impl Context<'_> {
             );
             return None;
         };
-        let errors_before = self.diagnostics.len();
+        let errors_before = self.error_count();
 
         let id = match find(entries, "id") {
             Some(id_node) => self.rule_identifier(id_node),
@@ -330,7 +373,7 @@ impl Context<'_> {
             ),
         }
 
-        let clean = self.diagnostics.len() == errors_before && id.is_some();
+        let clean = self.error_count() == errors_before && id.is_some();
         clean.then_some(rule)
     }
 
@@ -405,10 +448,19 @@ impl Context<'_> {
             return None;
         }
         if !glob::is_glob(text) {
+            if names_ec2(text) && !known_ec2_types().any(|known| known == text) {
+                let known: Vec<&str> = known_ec2_types().collect();
+                self.unknown_type(span, text, suggest(text, &known));
+            }
             return Some(TypePattern::Exact(text.to_owned()));
         }
         match Glob::new(text) {
-            Ok(compiled) => Some(TypePattern::Glob(compiled)),
+            Ok(compiled) => {
+                if names_ec2(text) && !known_ec2_types().any(|known| compiled.is_match(known)) {
+                    self.unknown_type(span, text, None);
+                }
+                Some(TypePattern::Glob(compiled))
+            }
             Err(error) => {
                 self.error(span, format!("invalid glob `{text}`: {error}"), None);
                 None
@@ -876,7 +928,7 @@ impl Context<'_> {
             self.error(key.span, format!("unknown action `{name}`"), Some(&help));
             return None;
         };
-        let errors_before = self.diagnostics.len();
+        let errors_before = self.error_count();
         let empty = Node {
             value: Value::Map(Vec::new()),
             span: params.span,
@@ -907,7 +959,7 @@ impl Context<'_> {
             }
             self.error(span, message, issue.help.as_deref());
         }
-        (self.diagnostics.len() == errors_before).then(|| ActionTemplate {
+        (self.error_count() == errors_before).then(|| ActionTemplate {
             name: name.to_owned(),
             params: compiled,
             raw_params: params.to_json(),

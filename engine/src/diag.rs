@@ -13,9 +13,21 @@ pub const MAX_SNIPPET_LINE_CHARS: usize = 400;
 /// Most diagnostics rendered in full; the rest are counted.
 pub const MAX_RENDERED: usize = 100;
 
+/// The severity of a diagnostic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Severity {
+    /// The rules cannot be loaded.
+    #[default]
+    Error,
+    /// The rules load, but probably do not do what their author meant.
+    Warning,
+}
+
 /// One located problem in a rule file.
 #[derive(Clone, Debug)]
 pub struct Diagnostic {
+    /// Whether the problem stops the rules from loading.
+    pub severity: Severity,
     /// The file the problem is in.
     pub file: Arc<SourceFile>,
     /// Where in the file.
@@ -36,6 +48,7 @@ impl Diagnostic {
     pub fn new(file: &Arc<SourceFile>, span: Span, message: impl Into<String>) -> Self {
         let source = NamedSource::new(file.name.clone(), file.text.clone()).with_language("yaml");
         Self {
+            severity: Severity::Error,
             file: Arc::clone(file),
             span,
             rule_id: None,
@@ -60,6 +73,18 @@ impl Diagnostic {
         self
     }
 
+    /// Turns the diagnostic into a warning, which does not stop the rules from loading.
+    #[must_use]
+    pub fn into_warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
+    }
+
+    /// Returns true for a warning.
+    pub fn is_warning(&self) -> bool {
+        self.severity == Severity::Warning
+    }
+
     /// Adds a label shown under the snippet.
     #[must_use]
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
@@ -77,7 +102,8 @@ impl Diagnostic {
     /// because the snippet renderer cannot draw columns that far and the output would be huge.
     pub fn render(&self) -> String {
         if self.line_chars() > MAX_SNIPPET_LINE_CHARS {
-            let mut out = format!("  × {self}\n");
+            let mark = if self.is_warning() { '⚠' } else { '×' };
+            let mut out = format!("  {mark} {self}\n");
             if let Some(help) = &self.help {
                 out.push_str(&format!("  help: {help}\n"));
             }
@@ -108,6 +134,9 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(formatter, "{}: ", self.location())?;
+        if self.is_warning() {
+            formatter.write_str("warning: ")?;
+        }
         if let Some(rule_id) = &self.rule_id {
             write!(formatter, "rule `{rule_id}`: ")?;
         }
@@ -118,6 +147,13 @@ impl fmt::Display for Diagnostic {
 impl std::error::Error for Diagnostic {}
 
 impl miette::Diagnostic for Diagnostic {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help
             .as_ref()
@@ -157,11 +193,31 @@ impl Diagnostics {
         }
         let count = self.0.len();
         if count > MAX_RENDERED {
-            out.push_str(&format!("{} more errors not shown\n", count - MAX_RENDERED));
+            out.push_str(&format!("{} more not shown\n", count - MAX_RENDERED));
         }
-        let noun = if count == 1 { "error" } else { "errors" };
-        out.push_str(&format!("{count} {noun} in rule files\n"));
+        out.push_str(&self.summary());
+        out.push('\n');
         out
+    }
+
+    /// Counts errors and warnings: `2 errors and 1 warning in rule files`.
+    pub fn summary(&self) -> String {
+        let warnings = self.0.iter().filter(|d| d.is_warning()).count();
+        let errors = self.0.len() - warnings;
+        let counted = |count: usize, noun: &str| {
+            let plural = if count == 1 { "" } else { "s" };
+            format!("{count} {noun}{plural}")
+        };
+        let text = match (errors, warnings) {
+            (_, 0) => counted(errors, "error"),
+            (0, _) => counted(warnings, "warning"),
+            _ => format!(
+                "{} and {}",
+                counted(errors, "error"),
+                counted(warnings, "warning")
+            ),
+        };
+        format!("{text} in rule files")
     }
 }
 

@@ -24,7 +24,7 @@ pub mod template;
 pub mod testing;
 pub mod yaml;
 
-pub use diag::{Diagnostic, Diagnostics};
+pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use evaluate::EvalOptions;
 pub use finding::{Finding, Input, InputError, Summary};
 pub use plan::{Plan, PlannedAction};

@@ -19,6 +19,7 @@ pub struct RuleSet {
     globs: Vec<(Glob, usize)>,
     pub(crate) files: Vec<FileEnv>,
     pub(crate) catalog: Arc<dyn ActionCatalog>,
+    warnings: Vec<Diagnostic>,
 }
 
 /// The environment one rule file declares, and the values bound to it.
@@ -91,52 +92,79 @@ fn io_error(path: &Path, error: &std::io::Error) -> LoadError {
     }
 }
 
+/// Reads one rule file. A file that is too large or not UTF-8 gives a diagnostic, so that the
+/// other files are still checked. A file that cannot be read at all stops the load.
+fn read_rule_file(path: &Path) -> Result<Result<Arc<SourceFile>, Box<Diagnostic>>, LoadError> {
+    let name = path.display().to_string();
+    let limit = crate::limits::MAX_RULE_FILE_BYTES;
+    let too_large = |size: String| {
+        let source = SourceFile::new(name.clone(), String::new());
+        let message = format!("rule file is {size} bytes, over the limit of {limit} bytes");
+        Box::new(Diagnostic::new(&source, Span::default_at_start(), message))
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|error| io_error(path, &error))?
+        .len();
+    if size > limit as u64 {
+        return Ok(Err(too_large(size.to_string())));
+    }
+    // The size from metadata is 0 for devices and pipes, so the read is bounded too.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            use std::io::Read;
+            file.take(limit as u64 + 1).read_to_end(&mut bytes)
+        })
+        .map_err(|error| io_error(path, &error))?;
+    if bytes.len() > limit {
+        return Ok(Err(too_large(format!("over {limit}"))));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Ok(SourceFile::new(name, text))),
+        Err(error) => {
+            let valid = error.utf8_error().valid_up_to();
+            let source = SourceFile::new(name, String::from_utf8_lossy(error.as_bytes()));
+            let (line, column) = source.line_column(valid);
+            let span = Span {
+                line,
+                column,
+                offset: valid,
+                len: 0,
+            };
+            let diagnostic = Diagnostic::new(&source, span, "the file is not valid UTF-8")
+                .with_help("save rule files as UTF-8");
+            Ok(Err(Box::new(diagnostic)))
+        }
+    }
+}
+
 impl RuleSet {
     /// Loads and compiles rule files and folders (see [`rule_files`]).
     ///
     /// # Errors
     ///
-    /// Returns every problem in every file at once, or the first path that cannot be read.
+    /// Returns every problem in every file at once (a file over the size limit or not in
+    /// UTF-8 included), or the first path that cannot be read at all.
     pub fn load(paths: &[PathBuf], catalog: Arc<dyn ActionCatalog>) -> Result<Self, LoadError> {
         let mut sources = Vec::new();
+        let mut unreadable = Vec::new();
         for path in rule_files(paths)? {
-            let size = std::fs::metadata(&path)
-                .map_err(|error| io_error(&path, &error))?
-                .len();
-            if size > crate::limits::MAX_RULE_FILE_BYTES as u64 {
-                let source = SourceFile::new(path.display().to_string(), String::new());
-                let message = format!(
-                    "rule file is {size} bytes, over the limit of {} bytes",
-                    crate::limits::MAX_RULE_FILE_BYTES
-                );
-                let diagnostic = Diagnostic::new(&source, Span::default_at_start(), message);
-                return Err(LoadError::Rules(Diagnostics(vec![diagnostic])));
+            match read_rule_file(&path)? {
+                Ok(source) => sources.push(source),
+                Err(diagnostic) => unreadable.push(*diagnostic),
             }
-            // The size from metadata is 0 for devices and pipes, so the read is bounded too.
-            let mut bytes = Vec::new();
-            std::fs::File::open(&path)
-                .and_then(|file| {
-                    use std::io::Read;
-                    file.take(crate::limits::MAX_RULE_FILE_BYTES as u64 + 1)
-                        .read_to_end(&mut bytes)
-                })
-                .map_err(|error| io_error(&path, &error))?;
-            if bytes.len() > crate::limits::MAX_RULE_FILE_BYTES {
-                return Err(LoadError::Io {
-                    path: path.clone(),
-                    message: format!(
-                        "the file is over the limit of {} bytes",
-                        crate::limits::MAX_RULE_FILE_BYTES
-                    ),
-                });
-            }
-            let text = String::from_utf8(bytes).map_err(|_| LoadError::Io {
-                path: path.clone(),
-                message: "the file is not valid UTF-8".to_owned(),
-            })?;
-            sources.push(SourceFile::new(path.display().to_string(), text));
         }
-        Self::from_sources(sources, catalog).map_err(LoadError::Rules)
+        match Self::from_sources(sources, catalog) {
+            Ok(rules) if unreadable.is_empty() => Ok(rules),
+            Ok(rules) => {
+                unreadable.extend(rules.warnings);
+                Err(LoadError::Rules(Diagnostics(unreadable)))
+            }
+            Err(Diagnostics(mut diagnostics)) => {
+                unreadable.append(&mut diagnostics);
+                Err(LoadError::Rules(Diagnostics(unreadable)))
+            }
+        }
     }
 
     /// Compiles rule files already in memory.
@@ -169,13 +197,27 @@ impl RuleSet {
             });
         }
         check_duplicate_ids(&rules, &mut diagnostics);
-        if !diagnostics.is_empty() {
+        if diagnostics
+            .iter()
+            .any(|diagnostic| !diagnostic.is_warning())
+        {
             return Err(Diagnostics(diagnostics));
         }
-        Ok(Self::index(rules, files, catalog))
+        Ok(Self::index(rules, files, catalog, diagnostics))
     }
 
-    fn index(rules: Vec<Rule>, files: Vec<FileEnv>, catalog: Arc<dyn ActionCatalog>) -> Self {
+    /// Returns the warnings found while compiling: rules that load but probably do not do
+    /// what their author meant.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    fn index(
+        rules: Vec<Rule>,
+        files: Vec<FileEnv>,
+        catalog: Arc<dyn ActionCatalog>,
+        warnings: Vec<Diagnostic>,
+    ) -> Self {
         let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
         let mut globs = Vec::new();
         for (index, rule) in rules.iter().enumerate().filter(|(_, rule)| rule.enabled) {
@@ -197,6 +239,7 @@ impl RuleSet {
             globs,
             files,
             catalog,
+            warnings,
         }
     }
 

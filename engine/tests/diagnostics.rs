@@ -133,3 +133,109 @@ fn credentials_cannot_be_declared() {
         .expect("no diagnostic for the credential variable");
     assert_eq!((forbidden.span.line, forbidden.span.column), (1, 22));
 }
+
+#[test]
+fn file_not_in_utf8_is_located_and_others_still_checked() {
+    let dir = std::env::temp_dir().join(format!("cordon-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("latin1.yaml"),
+        b"rules:\n  - id: caf\xe9\n    match: { type: x }\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        broken_dir().join("bad-values.yaml"),
+        dir.join("bad-values.yaml"),
+    )
+    .unwrap();
+
+    let result = RuleSet::load(std::slice::from_ref(&dir), common::catalog());
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let Err(LoadError::Rules(diagnostics)) = result else {
+        panic!("expected rule errors");
+    };
+    let utf8: Vec<_> = diagnostics
+        .0
+        .iter()
+        .filter(|d| d.message.contains("not valid UTF-8"))
+        .collect();
+    assert_eq!(utf8.len(), 1);
+    assert!(utf8[0].file.name.ends_with("latin1.yaml"));
+    assert_eq!((utf8[0].span.line, utf8[0].span.column), (2, 12));
+    assert!(
+        diagnostics
+            .0
+            .iter()
+            .any(|d| d.file.name.ends_with("bad-values.yaml")),
+        "the other file was not checked"
+    );
+}
+
+#[test]
+fn unknown_ec2_types_warn_but_load() {
+    let text = r#"rules:
+  - id: typo
+    match:
+      type: ["UnauthorizedAccess:EC2/TorClinet", "Backdor:EC2/*", "Backdoor:EC2/*", "Recon:IAMUser/MaliciousIPCaller"]
+    actions:
+      - tag: { tags: { a: b } }
+"#;
+    let source = SourceFile::new("typo.yaml", text);
+    let rules = RuleSet::from_sources(vec![source], common::catalog()).unwrap();
+    assert_eq!(rules.rules().len(), 1, "a warning must not drop the rule");
+    let warnings: Vec<(usize, usize, &str, Option<&str>)> = rules
+        .warnings()
+        .iter()
+        .map(|w| {
+            assert!(w.is_warning());
+            (
+                w.span.line,
+                w.span.column,
+                w.message.as_str(),
+                w.help.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert_eq!((warnings[0].0, warnings[0].1), (4, 14));
+    assert!(
+        warnings[0]
+            .2
+            .contains("`UnauthorizedAccess:EC2/TorClinet` is not a current GuardDuty EC2")
+    );
+    assert!(
+        warnings[0]
+            .3
+            .unwrap()
+            .starts_with("did you mean `UnauthorizedAccess:EC2/TorClient`?")
+    );
+    assert_eq!((warnings[1].0, warnings[1].1), (4, 50));
+    assert!(warnings[1].2.contains("glob `Backdor:EC2/*` matches no"));
+    assert!(
+        rules.warnings()[0]
+            .to_string()
+            .contains("typo.yaml:4:14: warning: rule `typo`")
+    );
+}
+
+#[test]
+fn warnings_come_with_errors_and_are_counted_apart() {
+    let text = r#"rules:
+  - id: typo
+    match: { type: "Recon:EC2/PortScan" }
+    actions:
+      - tag: { tags: { a: b } }
+  - id: broken
+    match: { type: "Recon:EC2/Portscan" }
+    actions:
+      - explode: {}
+"#;
+    let source = SourceFile::new("mixed.yaml", text);
+    let Err(diagnostics) = RuleSet::from_sources(vec![source], common::catalog()) else {
+        panic!("an unknown action must stop the load");
+    };
+    assert_eq!(diagnostics.0.len(), 2);
+    assert_eq!(diagnostics.summary(), "1 error and 1 warning in rule files");
+    assert!(diagnostics.render().contains("⚠ mixed.yaml:3:20: warning:"));
+}

@@ -107,7 +107,12 @@ pub fn load_rules(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<RuleSet, InitError> {
     let mut rules = match RuleSet::load(paths, catalog) {
-        Ok(rules) => rules,
+        Ok(rules) => {
+            for warning in rules.warnings() {
+                tracing::warn!(location = %warning.location(), warning = %warning.message, "rule warning");
+            }
+            rules
+        }
         Err(LoadError::Rules(diagnostics)) => {
             return Err(InitError {
                 error_type: "cordon.InvalidRules",

@@ -13,7 +13,7 @@ pub fn text(report: &Report, with_coverage: bool) -> String {
     for message in &report.load_errors {
         let _ = writeln!(out, "error: {message}");
     }
-    for diagnostic in &report.errors {
+    for diagnostic in report.errors.iter().chain(&report.warnings) {
         out.push_str(&diagnostic.render());
         out.push('\n');
     }
@@ -27,6 +27,11 @@ pub fn text(report: &Report, with_coverage: bool) -> String {
     if errors > 0 {
         let noun = if errors == 1 { "error" } else { "errors" };
         let _ = writeln!(out, "{errors} {noun} stopped test files from running");
+    }
+    let warnings = report.warnings.len();
+    if warnings > 0 {
+        let noun = if warnings == 1 { "warning" } else { "warnings" };
+        let _ = writeln!(out, "{warnings} {noun} in rule files");
     }
     let _ = writeln!(
         out,
@@ -92,6 +97,7 @@ pub fn json(report: &Report) -> String {
         "passed": report.passed(),
         "failed": report.failed(),
         "errors": errors,
+        "warnings": report.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "cases": report.cases.iter().map(|case| serde_json::json!({
             "name": case.name,
             "location": case.location,

@@ -69,6 +69,9 @@ pub struct Report {
     /// Problems that stopped files from running: broken test files, broken rules.
     #[serde(skip)]
     pub errors: Vec<Diagnostic>,
+    /// Warnings about the rules under test: they load, but probably not as meant.
+    #[serde(skip)]
+    pub warnings: Vec<Diagnostic>,
     /// Plain errors without a location, such as an unreadable folder.
     pub load_errors: Vec<String>,
     /// Coverage of the rules under test.
@@ -174,9 +177,14 @@ fn load_rules(
     report: &mut Report,
 ) -> Option<RuleSet> {
     match RuleSet::load(&[path.to_owned()], Arc::clone(catalog)) {
-        Ok(rules) => Some(rules),
+        Ok(rules) => {
+            report.warnings.extend_from_slice(rules.warnings());
+            Some(rules)
+        }
         Err(LoadError::Rules(diagnostics)) => {
-            report.errors.extend(diagnostics.0);
+            let (warnings, errors) = diagnostics.0.into_iter().partition(Diagnostic::is_warning);
+            report.warnings.extend::<Vec<_>>(warnings);
+            report.errors.extend::<Vec<_>>(errors);
             None
         }
         Err(other) => {
