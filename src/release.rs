@@ -15,6 +15,10 @@ pub struct ReleaseArgs {
     /// The instance's region; by default the configured AWS region.
     #[arg(long)]
     region: Option<String>,
+    /// The instance tag set to `released` once every interface has its groups back, when the
+    /// instance carries it. An empty value leaves the tags alone.
+    #[arg(long, value_name = "KEY", default_value = "cordon:status")]
+    status_tag: String,
     /// Make only read calls and print the write calls that would be made.
     #[arg(long)]
     dry_run: bool,
@@ -44,7 +48,14 @@ pub fn run(args: &ReleaseArgs) -> u8 {
     };
     let outcome = runtime.block_on(async {
         let clients = args.aws.clients(args.region.clone()).await;
-        cordon_actions::release_instance(&clients, &args.instance, None, args.dry_run).await
+        cordon_actions::release_instance(
+            &clients,
+            &args.instance,
+            None,
+            Some(&args.status_tag),
+            args.dry_run,
+        )
+        .await
     });
     match args.format {
         Format::Text => {

@@ -258,6 +258,29 @@ fn quarantine_group_with_egress_fails() {
 }
 
 #[test]
+fn finding_from_another_account_fails() {
+    let Some(_) = emulator() else { return };
+    let dir = scratch_dir("other-account");
+    let instance = Instance::create(&dir, &["--enis", "1", "--volumes", "0"]);
+    let before = instance.describe();
+    let path = instance.event("tor-client.json", None);
+    let mut event: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    event["account"] = "444455556666".into();
+    event["detail"]["accountId"] = "444455556666".into();
+    std::fs::write(&path, serde_json::to_vec(&event).unwrap()).unwrap();
+    let env = quarantine_env(&instance);
+
+    let run = run_function(&dir, &[path], &with_refs(&env), &[]);
+
+    let error = run.error(0);
+    assert_eq!(error["errorType"], "cordon.ActionFailed");
+    let message = error["errorMessage"].as_str().unwrap();
+    assert!(message.contains("other_account"), "{message}");
+    assert!(message.contains("444455556666"), "{message}");
+    assert_eq!(instance.describe(), before, "the instance changed");
+}
+
+#[test]
 fn short_deadline_leaves_actions_not_started() {
     let Some(_) = emulator() else { return };
     let dir = scratch_dir("deadline");

@@ -1,4 +1,5 @@
-//! EC2 clients, one per region, created when first needed and then reused.
+//! EC2 clients, one per region, created when first needed and then reused, and the account
+//! their credentials belong to.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -8,6 +9,9 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::config::timeout::TimeoutConfig;
 use aws_sdk_ec2::config::{Region, SharedInterceptor};
+use tokio::sync::OnceCell;
+
+use crate::context::ActionError;
 
 /// The maximum number of regions whose clients are kept. A finding names its own region, so
 /// the bound keeps a long-running process from caching a client per made-up region.
@@ -31,8 +35,11 @@ pub struct ClientSettings {
     pub operation_timeout: Duration,
     /// The time limit for one attempt.
     pub attempt_timeout: Duration,
-    /// Interceptors added to every client, e.g. to count calls in tests.
+    /// Interceptors added to every EC2 client, e.g. to count calls in tests.
     pub interceptors: Vec<SharedInterceptor>,
+    /// The account the credentials belong to. Without it, the account is read with STS
+    /// GetCallerIdentity the first time a finding names one.
+    pub account_id: Option<String>,
 }
 
 impl Default for ClientSettings {
@@ -45,6 +52,7 @@ impl Default for ClientSettings {
             operation_timeout: Duration::from_secs(30),
             attempt_timeout: Duration::from_secs(10),
             interceptors: Vec::new(),
+            account_id: None,
         }
     }
 }
@@ -75,6 +83,7 @@ pub struct Ec2Clients {
     shared: SdkConfig,
     settings: ClientSettings,
     cache: Mutex<HashMap<String, aws_sdk_ec2::Client>>,
+    account: OnceCell<String>,
 }
 
 impl std::fmt::Debug for Ec2Clients {
@@ -103,11 +112,46 @@ impl Ec2Clients {
 
     /// Uses an AWS configuration built by the caller, e.g. with static credentials in tests.
     pub fn from_sdk_config(shared: SdkConfig, settings: ClientSettings) -> Self {
+        let account = OnceCell::new_with(settings.account_id.clone());
         Self {
             shared,
             settings,
             cache: Mutex::new(HashMap::new()),
+            account,
         }
+    }
+
+    /// Records the account the credentials belong to, e.g. from the ARN of the running Lambda
+    /// function, so that [`Self::caller_account`] needs no call. The first value set stays.
+    pub fn set_caller_account(&self, account_id: &str) {
+        // An error means a value is already set, and the credentials cannot change account.
+        let _ = self.account.set(account_id.to_owned());
+    }
+
+    /// Returns the account the credentials belong to: the configured or recorded one, or else
+    /// the one STS GetCallerIdentity names, read once and then kept.
+    ///
+    /// # Errors
+    ///
+    /// Returns the error of the STS call, or [`ClientError`]'s for the region it is sent to.
+    pub async fn caller_account(&self, region: Option<&str>) -> Result<String, ActionError> {
+        let account = self
+            .account
+            .get_or_try_init(|| async {
+                let sts = self
+                    .sts(region)
+                    .map_err(|error| ActionError::new(error.code(), error.to_string()))?;
+                let identity = sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|error| ActionError::from_sdk("GetCallerIdentity", &error))?;
+                identity.account().map(str::to_owned).ok_or_else(|| {
+                    ActionError::new("invalid_response", "GetCallerIdentity returned no account")
+                })
+            })
+            .await?;
+        Ok(account.clone())
     }
 
     /// The region used for findings that name none.
@@ -125,13 +169,7 @@ impl Ec2Clients {
     /// Returns [`ClientError::NoRegion`] when there is no region at all and
     /// [`ClientError::InvalidRegion`] for a name that is not a region.
     pub fn client(&self, region: Option<&str>) -> Result<aws_sdk_ec2::Client, ClientError> {
-        let region = region
-            .filter(|name| !name.is_empty())
-            .or_else(|| self.default_region())
-            .ok_or(ClientError::NoRegion)?;
-        if !is_region_name(region) {
-            return Err(ClientError::InvalidRegion(region.to_owned()));
-        }
+        let region = self.region(region)?;
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(client) = cache.get(region) {
             return Ok(client.clone());
@@ -143,19 +181,51 @@ impl Ec2Clients {
         Ok(client)
     }
 
+    /// Returns the region a finding's calls go to, checked.
+    fn region<'a>(&'a self, region: Option<&'a str>) -> Result<&'a str, ClientError> {
+        let region = region
+            .filter(|name| !name.is_empty())
+            .or_else(|| self.default_region())
+            .ok_or(ClientError::NoRegion)?;
+        if is_region_name(region) {
+            Ok(region)
+        } else {
+            Err(ClientError::InvalidRegion(region.to_owned()))
+        }
+    }
+
+    /// Builds an STS client with the same endpoint, retries and timeouts as the EC2 clients.
+    fn sts(&self, region: Option<&str>) -> Result<aws_sdk_sts::Client, ClientError> {
+        let region = self.region(region)?;
+        let mut builder = aws_sdk_sts::config::Builder::from(&self.shared)
+            .region(Region::new(region.to_owned()))
+            .retry_config(self.retry())
+            .timeout_config(self.timeouts());
+        if let Some(url) = &self.settings.endpoint_url {
+            builder = builder.endpoint_url(url);
+        }
+        Ok(aws_sdk_sts::Client::from_conf(builder.build()))
+    }
+
+    fn retry(&self) -> RetryConfig {
+        RetryConfig::standard()
+            .with_max_attempts(self.settings.max_attempts.max(1))
+            .with_initial_backoff(self.settings.initial_backoff)
+    }
+
+    fn timeouts(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .operation_timeout(self.settings.operation_timeout)
+            .operation_attempt_timeout(self.settings.attempt_timeout)
+            .build()
+    }
+
     fn build(&self, region: &str) -> aws_sdk_ec2::Client {
         let settings = &self.settings;
-        let retry = RetryConfig::standard()
-            .with_max_attempts(settings.max_attempts.max(1))
-            .with_initial_backoff(settings.initial_backoff);
-        let timeouts = TimeoutConfig::builder()
-            .operation_timeout(settings.operation_timeout)
-            .operation_attempt_timeout(settings.attempt_timeout)
-            .build();
         let mut builder = aws_sdk_ec2::config::Builder::from(&self.shared)
             .region(Region::new(region.to_owned()))
-            .retry_config(retry)
-            .timeout_config(timeouts);
+            .retry_config(self.retry())
+            .timeout_config(self.timeouts());
         if let Some(url) = &settings.endpoint_url {
             builder = builder.endpoint_url(url);
         }

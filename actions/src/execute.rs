@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use cordon_engine::Plan;
+use cordon_engine::{Plan, Summary};
 use futures::future::join_all;
 use serde::Serialize;
 use serde_json::Value;
@@ -153,9 +153,18 @@ async fn run_jobs(
             return refuse(Status::failed(error.code(), error.to_string()));
         }
     };
+    // Boxed: the STS call's future is deep enough to exceed the compiler's layout depth
+    // limit in the binaries that await `execute`.
+    if let Some(status) = Box::pin(check_account(finding, clients)).await {
+        return refuse(status);
+    }
 
     let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
     let mut evidence = Vec::new();
+    // Containment actions already run, by name, rule and parameters. A second `isolate` with
+    // other groups would undo the first and record the first quarantine group as the
+    // instance's original groups, so only the first of two different ones runs.
+    let mut containment_run: Vec<(&str, &str, &Value)> = Vec::new();
     for job in jobs {
         let Some(action) = job.action else {
             let status = Status::failed(
@@ -169,6 +178,27 @@ async fn run_jobs(
             evidence.push((job, action));
             continue;
         }
+        let earlier = containment_run
+            .iter()
+            .find(|(name, _, params)| *name == job.name && *params != job.params);
+        if let Some((_, rule_id, _)) = earlier {
+            let reason = format!(
+                "rule `{rule_id}` already ran `{}` with other parameters for this finding, and \
+                 the first containment in plan order stands",
+                job.name
+            );
+            tracing::warn!(
+                action = job.name,
+                rule_id = job.rule_id,
+                first_rule_id = rule_id,
+                "conflicting containment actions"
+            );
+            let outcome = Outcome::new(job.name, Some(job.rule_id), Status::skipped(reason));
+            log(&outcome);
+            outcomes.push((job.index, outcome));
+            continue;
+        }
+        containment_run.push((job.name, job.rule_id, job.params));
         let context = Context {
             ec2: &ec2,
             finding,
@@ -221,6 +251,37 @@ async fn run_jobs(
     outcomes.extend(join_all(evidence_runs).await);
     outcomes.sort_by_key(|(index, _)| *index);
     outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
+/// Refuses a finding from another account than the credentials'. Its instance cannot be
+/// seen with these credentials, so every action would be skipped as if the instance did not
+/// exist, and the instance would stay uncontained without an error to alert on.
+///
+/// When the account cannot be read, the check is left out with a warning: containment
+/// matters more than the check, which only turns a silent skip into a failure.
+async fn check_account(finding: &Summary, clients: &Ec2Clients) -> Option<Status> {
+    let expected = finding
+        .account_id
+        .as_deref()
+        .filter(|account| !account.is_empty())?;
+    match clients.caller_account(finding.region.as_deref()).await {
+        Ok(caller) if caller == expected => None,
+        Ok(caller) => {
+            let status = Status::failed(
+                "other_account",
+                format!(
+                    "the finding is for account {expected} and the credentials are for account \
+                     {caller}; run cordon with credentials in the finding's account"
+                ),
+            );
+            tracing::error!(finding_account = expected, caller_account = %caller, "finding from another account");
+            Some(status)
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot read the caller's account; the finding's account is not checked");
+            None
+        }
+    }
 }
 
 /// Runs one action within the time left, and logs its outcome.

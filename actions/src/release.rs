@@ -3,10 +3,12 @@
 //!
 //! An interface without a record is left alone. On a retry, an interface that already has
 //! its recorded groups only loses the record tags, so running `release` twice is harmless.
+//! When every interface has its groups back, the instance's status tag (the key `tag` writes
+//! with `containment_status`), if it carries one, becomes `released`.
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{NetworkInterface, Tag};
-use cordon_engine::registry::{ActionSpec, ParamIssue, ParamStage, PolicyStatement};
+use cordon_engine::registry::{ActionSpec, ParamIssue, ParamStage, PolicyStatement, is_template};
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,6 +22,7 @@ use crate::params::{Params, parse, validate};
 use crate::policy;
 use crate::record;
 use crate::registry::{Action, Phase};
+use crate::tag::check_key;
 
 /// The `release` action.
 pub(crate) struct Release;
@@ -31,16 +34,36 @@ const PERMISSIONS: &[&str] = &[
     "ec2:DeleteTags",
 ];
 
-/// `release` takes no parameters.
+/// The status tag value once the instance's groups are back.
+pub(crate) const RELEASED: &str = "released";
+
+/// The parameters of `release`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReleaseParams {}
+struct ReleaseParams {
+    /// The key of the instance tag that records containment, set to `released` when the
+    /// instance carries it. Usually the key given to `tag` as `containment_status`.
+    #[serde(default)]
+    status_tag: Option<String>,
+}
 
 impl Params for ReleaseParams {
-    const FIELDS: &'static [&'static str] = &[];
+    const FIELDS: &'static [&'static str] = &["status_tag"];
 
-    fn check(&self, _stage: ParamStage) -> Vec<ParamIssue> {
-        Vec::new()
+    fn check(&self, stage: ParamStage) -> Vec<ParamIssue> {
+        let Some(key) = &self.status_tag else {
+            return Vec::new();
+        };
+        if stage == ParamStage::Load && is_template(key) {
+            return Vec::new();
+        }
+        check_key(key)
+            .map(|mut issue| {
+                issue.path = vec!["status_tag".to_owned()];
+                issue
+            })
+            .into_iter()
+            .collect()
     }
 }
 
@@ -57,8 +80,13 @@ impl ActionSpec for Release {
         PERMISSIONS
     }
 
-    fn policy(&self, _params: &[&Value]) -> Vec<PolicyStatement> {
-        vec![
+    fn policy(&self, params: &[&Value]) -> Vec<PolicyStatement> {
+        let status_keys: Vec<String> = params
+            .iter()
+            .filter_map(|rule_params| rule_params.get("status_tag")?.as_str())
+            .map(str::to_owned)
+            .collect();
+        let mut statements = vec![
             policy::describe(
                 &["ec2:DescribeInstances", "ec2:DescribeNetworkInterfaces"],
                 "release reads the instance's interfaces and their recorded groups",
@@ -77,7 +105,18 @@ impl ActionSpec for Release {
                 None,
                 "release removes the record tags once the groups are restored",
             ),
-        ]
+        ];
+        if !status_keys.is_empty() {
+            statements.push(policy::tags(
+                "MarkReleased",
+                "ec2:CreateTags",
+                &["instance"],
+                &status_keys,
+                None,
+                "release sets the instance's status tag to `released`",
+            ));
+        }
+        statements
     }
 }
 
@@ -93,20 +132,34 @@ impl Action for Release {
         params: &Value,
         outcome: &mut Outcome,
     ) -> Result<Status, ActionError> {
-        parse::<ReleaseParams>(params)?;
+        let params = parse::<ReleaseParams>(params)?;
         let Some(instance_id) = context.finding.instance_id.as_deref() else {
             return Ok(Status::skipped("the finding names no EC2 instance"));
         };
-        restore(context.ec2, instance_id, context.dry_run, outcome).await
+        let request = Request {
+            instance_id,
+            status_tag: params.status_tag.as_deref(),
+            dry_run: context.dry_run,
+        };
+        restore(context.ec2, &request, outcome).await
     }
 }
 
+/// The instance to release and how.
+struct Request<'a> {
+    instance_id: &'a str,
+    status_tag: Option<&'a str>,
+    dry_run: bool,
+}
+
 /// Restores the recorded groups of every network interface of an instance, for
-/// `cordon release`. The outcome has no rule id.
+/// `cordon release`, then sets `status_tag` to `released` when the instance carries it. The
+/// outcome has no rule id.
 pub async fn release_instance(
     clients: &Ec2Clients,
     instance_id: &str,
     region: Option<&str>,
+    status_tag: Option<&str>,
     dry_run: bool,
 ) -> Outcome {
     let mut outcome = Outcome::new("release", None, Status::AlreadyDone);
@@ -117,7 +170,12 @@ pub async fn release_instance(
             return outcome;
         }
     };
-    outcome.status = restore(&ec2, instance_id, dry_run, &mut outcome)
+    let request = Request {
+        instance_id,
+        status_tag: status_tag.filter(|key| !key.is_empty()),
+        dry_run,
+    };
+    outcome.status = restore(&ec2, &request, &mut outcome)
         .await
         .unwrap_or_else(|error| error.to_status());
     outcome
@@ -125,10 +183,14 @@ pub async fn release_instance(
 
 async fn restore(
     ec2: &aws_sdk_ec2::Client,
-    instance_id: &str,
-    dry_run: bool,
+    request: &Request<'_>,
     outcome: &mut Outcome,
 ) -> Result<Status, ActionError> {
+    let Request {
+        instance_id,
+        dry_run,
+        ..
+    } = *request;
     let instance = match instance::find(ec2, instance_id).await? {
         Lookup::Found(instance) => instance,
         Lookup::Skip(reason) => return Ok(Status::skipped(reason)),
@@ -147,7 +209,46 @@ async fn restore(
         outcome.resources.push(resource);
         outcome.calls.extend(calls);
     }
-    Ok(summarize(&outcome.resources, dry_run))
+    let status = summarize(&outcome.resources, dry_run);
+    if status.is_failed() {
+        return Ok(status);
+    }
+    let Some(key) = request.status_tag else {
+        return Ok(status);
+    };
+    let current = instance
+        .tags()
+        .iter()
+        .find(|tag| tag.key() == Some(key))
+        .map(|tag| tag.value().unwrap_or_default());
+    if current.is_none_or(|value| value == RELEASED) {
+        return Ok(status);
+    }
+    let tag = Tag::builder().key(key).value(RELEASED).build();
+    outcome.calls.push(ApiCall::new(
+        "CreateTags",
+        json!({"Resources": [instance_id], "Tags": [{"Key": key, "Value": RELEASED}]}),
+    ));
+    let change = format!("tag `{key}` set to `{RELEASED}`");
+    if !dry_run {
+        let sent = ec2
+            .create_tags()
+            .resources(instance_id)
+            .tags(tag)
+            .send()
+            .await;
+        if let Err(error) = sent {
+            outcome.calls.pop();
+            let error = ActionError::from_sdk("CreateTags", &error);
+            let message = format!("groups restored, but {}", error.message);
+            return Ok(Status::failed(error.code, message));
+        }
+    }
+    outcome.resources.push(
+        Resource::new(instance_id, ResourceKind::Instance, Status::change(dry_run))
+            .with_detail(change),
+    );
+    Ok(Status::change(dry_run))
 }
 
 async fn restore_interface(
@@ -268,13 +369,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn takes_no_parameters() {
+    fn takes_only_a_status_tag() {
         assert!(Release.validate(&json!({}), ParamStage::Load).is_empty());
+        let params = json!({"status_tag": "cordon:status"});
+        assert!(Release.validate(&params, ParamStage::Load).is_empty());
         let issues = Release.validate(&json!({"force": true}), ParamStage::Load);
         assert_eq!(issues[0].path, vec!["force"]);
-        assert_eq!(
-            issues[0].help.as_deref(),
-            Some("this action takes no parameters")
-        );
+        let issues = Release.validate(&json!({"status_tag": "aws:x"}), ParamStage::Load);
+        assert_eq!(issues[0].path, vec!["status_tag"]);
+    }
+
+    #[test]
+    fn status_tag_adds_a_narrow_statement() {
+        assert_eq!(Release.policy(&[&json!({})]).len(), 3);
+        let statements = Release.policy(&[&json!({"status_tag": "cordon:status"})]);
+        let last = statements.last().unwrap();
+        assert_eq!(last.actions, vec!["ec2:CreateTags"]);
+        let condition = serde_json::to_string(&last.condition).unwrap();
+        assert!(condition.contains("cordon:status"), "{condition}");
     }
 }

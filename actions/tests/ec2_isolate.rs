@@ -86,16 +86,28 @@ async fn three_interfaces_isolated_then_released() {
 
     let plan = plan(
         summary(&instance, &finding_id()),
-        &[("isolate", json!({"security_group": quarantine}))],
+        &[
+            ("isolate", json!({"security_group": quarantine})),
+            (
+                "tag",
+                json!({"tags": {"cordon:finding-type": "test"}, "containment_status": "cordon:status"}),
+            ),
+        ],
     );
     let execution = execute(&plan, &emu.clients, &options()).await;
     assert_eq!(
         statuses(&execution),
-        vec!["changed"],
+        vec!["changed", "changed"],
         "{}",
         execution.to_text()
     );
     assert_eq!(execution.outcomes[0].resources.len(), 3);
+    let status =
+        |tags: std::collections::BTreeMap<String, String>| tags.get("cordon:status").cloned();
+    assert_eq!(
+        status(emu.tags_of(&instance).await).as_deref(),
+        Some("quarantined")
+    );
     for (eni, groups) in &originals {
         assert_eq!(
             emu.groups_of(eni).await,
@@ -113,8 +125,13 @@ async fn three_interfaces_isolated_then_released() {
         assert_eq!(&recorded, groups, "record on {eni}");
     }
 
-    let released = release_instance(&emu.clients, &instance, None, false).await;
+    let released =
+        release_instance(&emu.clients, &instance, None, Some("cordon:status"), false).await;
     assert_eq!(released.status, Status::Changed, "{}", released.to_text());
+    assert_eq!(
+        status(emu.tags_of(&instance).await).as_deref(),
+        Some("released")
+    );
     for (eni, groups) in &originals {
         assert_eq!(
             &emu.groups_of(eni).await,
@@ -124,7 +141,7 @@ async fn three_interfaces_isolated_then_released() {
         assert!(emu.tags_of(eni).await.is_empty(), "record left on {eni}");
     }
 
-    let again = release_instance(&emu.clients, &instance, None, false).await;
+    let again = release_instance(&emu.clients, &instance, None, Some("cordon:status"), false).await;
     assert_eq!(again.status, Status::AlreadyDone, "{}", again.to_text());
     assert!(again.calls.is_empty());
 }
@@ -397,6 +414,115 @@ async fn missing_instance_is_skipped() {
 }
 
 #[tokio::test]
+async fn finding_from_another_account_fails_and_changes_nothing() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let quarantine = emu.group(&net, "quarantine", false).await;
+    let (instance, eni) = emu.instance(&net, &[&app]).await;
+
+    let mut finding = summary(&instance, &finding_id());
+    finding.account_id = Some("444455556666".to_owned());
+    let plan = plan(
+        finding,
+        &[
+            ("isolate", json!({"security_group": quarantine})),
+            ("snapshot", json!({})),
+        ],
+    );
+    let execution = execute(&plan, &emu.clients, &options()).await;
+
+    assert!(execution.failed(), "{}", execution.to_text());
+    for outcome in &execution.outcomes {
+        let Status::Failed { code, message } = &outcome.status else {
+            panic!("expected a failure: {}", execution.to_text());
+        };
+        assert_eq!(code, "other_account");
+        assert!(
+            message.contains("444455556666") && message.contains(common::ACCOUNT),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        emu.counter.total(),
+        0,
+        "no EC2 call is made for another account's finding: {:?}",
+        emu.counter.counts()
+    );
+    assert_eq!(emu.groups_of(&eni).await, vec![app]);
+}
+
+#[tokio::test]
+async fn recorded_account_wins_over_sts() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let quarantine = emu.group(&net, "quarantine", false).await;
+    let (instance, eni) = emu.instance(&net, &[&app]).await;
+
+    // A recorded account is used as is; without one, STS names the emulator's account.
+    emu.clients.set_caller_account("999999999999");
+    let plan = plan(
+        summary(&instance, &finding_id()),
+        &[("isolate", json!({"security_group": quarantine}))],
+    );
+    let execution = execute(&plan, &emu.clients, &options()).await;
+    assert_eq!(
+        statuses(&execution),
+        vec!["failed"],
+        "{}",
+        execution.to_text()
+    );
+    assert_eq!(emu.groups_of(&eni).await, vec![app]);
+
+    let fresh = common::emulator().unwrap();
+    let execution = execute(&plan, &fresh.clients, &options()).await;
+    assert_eq!(
+        statuses(&execution),
+        vec!["changed"],
+        "{}",
+        execution.to_text()
+    );
+    assert_eq!(emu.groups_of(&eni).await, vec![quarantine]);
+}
+
+#[tokio::test]
+async fn second_isolate_with_other_groups_is_skipped() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let first = emu.group(&net, "quarantine-a", false).await;
+    let second = emu.group(&net, "quarantine-b", false).await;
+    let (instance, eni) = emu.instance(&net, &[&app]).await;
+
+    let mut plan = plan(
+        summary(&instance, &finding_id()),
+        &[("isolate", json!({"security_group": first}))],
+    );
+    let mut other_rule = plan.matched[0].clone();
+    other_rule.rule_id = "other-rule".to_owned();
+    other_rule.actions[0].params = json!({"security_group": second});
+    let mut same_rule = plan.matched[0].clone();
+    same_rule.rule_id = "same-groups-rule".to_owned();
+    plan.matched.push(other_rule);
+    plan.matched.push(same_rule);
+    let execution = execute(&plan, &emu.clients, &options()).await;
+
+    assert_eq!(
+        statuses(&execution),
+        vec!["changed", "skipped", "already_done"],
+        "{}",
+        execution.to_text()
+    );
+    let Status::Skipped { reason } = &execution.outcomes[1].status else {
+        unreachable!()
+    };
+    assert!(reason.contains("`test-rule`"), "{reason}");
+    assert_eq!(emu.groups_of(&eni).await, vec![first]);
+    assert_eq!(emu.tags_of(&eni).await.get(RECORD), Some(&app));
+}
+
+#[tokio::test]
 async fn terminated_instance_is_skipped() {
     let Some(emu) = emulator() else { return };
     let net = emu.network().await;
@@ -423,7 +549,7 @@ async fn release_without_record_changes_nothing() {
     let app = emu.group(&net, "app", true).await;
     let (instance, eni) = emu.instance(&net, &[&app]).await;
 
-    let outcome = release_instance(&emu.clients, &instance, None, false).await;
+    let outcome = release_instance(&emu.clients, &instance, None, None, false).await;
     assert_eq!(outcome.status, Status::AlreadyDone, "{}", outcome.to_text());
     assert_eq!(emu.groups_of(&eni).await, vec![app]);
     assert!(
@@ -432,7 +558,7 @@ async fn release_without_record_changes_nothing() {
         emu.counter.counts()
     );
 
-    let missing = release_instance(&emu.clients, "i-0123456789abcdef0", None, false).await;
+    let missing = release_instance(&emu.clients, "i-0123456789abcdef0", None, None, false).await;
     assert!(
         matches!(missing.status, Status::Skipped { .. }),
         "{}",
@@ -454,7 +580,7 @@ async fn release_dry_run_lists_calls() {
     execute(&plan, &emu.clients, &options()).await;
     emu.counter.reset();
 
-    let outcome = release_instance(&emu.clients, &instance, None, true).await;
+    let outcome = release_instance(&emu.clients, &instance, None, None, true).await;
     assert_eq!(outcome.status, Status::WouldChange, "{}", outcome.to_text());
     let operations: Vec<&str> = outcome
         .calls

@@ -61,7 +61,11 @@ fn mocked(rules: &[&Rule], counter: &CallCounter) -> Ec2Clients {
         SharedInterceptor::new(interceptor),
         SharedInterceptor::new(counter.clone()),
     ];
-    Ec2Clients::from_sdk_config(shared, settings(interceptors))
+    let settings = cordon_actions::ClientSettings {
+        account_id: Some(common::ACCOUNT.to_owned()),
+        ..settings(interceptors)
+    };
+    Ec2Clients::from_sdk_config(shared, settings)
 }
 
 fn interface(id: &str) -> InstanceNetworkInterface {

@@ -29,6 +29,15 @@ impl Ec2Executor {
         }
     }
 
+    /// Records the function's account, the fifth field of its ARN
+    /// (`arn:aws:lambda:eu-west-1:111122223333:function:cordon`). The execution role belongs
+    /// to that account, so findings from other accounts are refused without an STS call.
+    pub fn note_function_arn(&self, arn: &str) {
+        if let Some(account) = account_of_arn(arn) {
+            self.clients.set_caller_account(account);
+        }
+    }
+
     /// Returns true when the executor makes no write calls.
     pub fn dry_run(&self) -> bool {
         self.dry_run
@@ -52,6 +61,12 @@ fn dry_run_requested(value: &str) -> bool {
     }
 }
 
+/// Returns the account field of an ARN when it is twelve digits.
+fn account_of_arn(arn: &str) -> Option<&str> {
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|byte| byte.is_ascii_digit())).then_some(account)
+}
+
 impl Executor for Ec2Executor {
     async fn execute(&self, plan: &Plan, deadline: Option<Instant>) -> Vec<Outcome> {
         let options = ExecOptions {
@@ -68,6 +83,23 @@ impl Executor for Ec2Executor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_comes_from_the_function_arn() {
+        assert_eq!(
+            account_of_arn("arn:aws:lambda:eu-west-1:111122223333:function:cordon"),
+            Some("111122223333")
+        );
+        for arn in [
+            "",
+            "arn:aws:lambda:eu-west-1",
+            "arn:aws:lambda:eu-west-1::function:cordon",
+            "arn:aws:lambda:eu-west-1:1111222233334:function:cordon",
+            "arn:aws:lambda:eu-west-1:11112222333x:function:cordon",
+        ] {
+            assert_eq!(account_of_arn(arn), None, "{arn}");
+        }
+    }
 
     #[test]
     fn dry_run_values() {

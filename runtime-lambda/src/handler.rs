@@ -42,6 +42,11 @@ impl<E: Executor> Function<E> {
         Self { rules, executor }
     }
 
+    /// The executor the plans run on.
+    pub fn executor(&self) -> &E {
+        &self.executor
+    }
+
     /// Handles one invocation.
     ///
     /// Returns the [`Report`] of a single event as JSON, or for an SQS batch the

@@ -49,6 +49,9 @@ async fn main() -> ExitCode {
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let function = Arc::clone(&function);
         async move {
+            function
+                .executor()
+                .note_function_arn(&event.context.invoked_function_arn);
             let deadline =
                 executor_deadline(event.context.deadline(), SystemTime::now(), Instant::now());
             function.invoke(event.payload, Some(deadline)).await

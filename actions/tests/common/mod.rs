@@ -29,6 +29,8 @@ use serde_json::Value;
 
 pub const REGION: &str = "eu-west-1";
 pub const ZONE: &str = "eu-west-1b";
+/// The account the emulator reports for its credentials (`MOTO_ACCOUNT_ID`).
+pub const ACCOUNT: &str = "111122223333";
 
 /// Returns the emulator endpoint, or `None` (after printing why) when tests should skip.
 ///
@@ -493,7 +495,7 @@ pub fn summary(instance_id: &str, finding_id: &str) -> Summary {
         id: finding_id.to_owned(),
         finding_type: "UnauthorizedAccess:EC2/TorClient".to_owned(),
         resource_type: "Instance".to_owned(),
-        account_id: Some("111122223333".to_owned()),
+        account_id: Some(ACCOUNT.to_owned()),
         region: Some(REGION.to_owned()),
         instance_id: Some(instance_id.to_owned()),
         severity: Some(8.0),
