@@ -76,7 +76,7 @@ echo "$bootstrap"
 step "creating a VPC, a quarantine group and an instance with three network interfaces"
 "$PYTHON" "$FIXTURE" setup --enis 3 --volumes 1 >"$DEMO_DIR/setup.json"
 quarantine_group="$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["quarantine_group"])' "$DEMO_DIR/setup.json")"
-echo "quarantine group $quarantine_group: SSH from 198.51.100.10/32 only, no egress rule"
+echo "quarantine group $quarantine_group"
 
 step "before"
 "$PYTHON" "$FIXTURE" describe "$DEMO_DIR/setup.json" --text

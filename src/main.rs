@@ -69,12 +69,17 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Sends logs to standard error; `RUST_LOG` sets the level (default `warn`).
+/// Sends logs to standard error; `RUST_LOG` sets the level (default `warn`). Colours are
+/// used only on a terminal, and never when `NO_COLOR` is set, so that piped logs stay plain.
 fn init_logging() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
 }

@@ -257,10 +257,38 @@ def state(ec2, setup):
         "tags": {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])},
         "volumes": volume_ids,
         "snapshots": snapshots,
+        "quarantine_rules": quarantine_rules(ec2, setup["quarantine_group"]),
     }
 
 
+def permission_text(permission):
+    """Describe one ingress or egress permission: protocol, ports and sources."""
+    protocol = permission.get("IpProtocol", "-1")
+    if protocol == "-1":
+        ports = "all traffic"
+    else:
+        low, high = permission.get("FromPort"), permission.get("ToPort")
+        ports = f"{protocol} {low}" if low == high else f"{protocol} {low}-{high}"
+    peers = [item["CidrIp"] for item in permission.get("IpRanges", [])]
+    peers += [item["CidrIpv6"] for item in permission.get("Ipv6Ranges", [])]
+    peers += [item["GroupId"] for item in permission.get("UserIdGroupPairs", [])]
+    peers += [item["PrefixListId"] for item in permission.get("PrefixListIds", [])]
+    return f"{ports} {', '.join(peers) or 'nowhere'}"
+
+
+def quarantine_rules(ec2, group_id):
+    """The quarantine group's rules as the emulator reports them."""
+    group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    ingress = [permission_text(item) for item in group.get("IpPermissions", [])]
+    egress = [permission_text(item) for item in group.get("IpPermissionsEgress", [])]
+    return {"ingress": ingress, "egress": egress}
+
+
 def print_text(current, setup):
+    rules = current["quarantine_rules"]
+    print(f"quarantine group {setup['quarantine_group']} (read back from the emulator):")
+    print(f"  ingress: {'; '.join('from ' + rule for rule in rules['ingress']) or 'none'}")
+    print(f"  egress: {'; '.join('to ' + rule for rule in rules['egress']) or 'none'}")
     names = {setup["quarantine_group"]: "quarantine"}
     names.update({group: "application" for group in setup["application_groups"]})
     print(f"instance {current['instance_id']}")
