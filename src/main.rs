@@ -14,6 +14,11 @@ mod run;
 mod test;
 mod validate;
 
+/// Counts each thread's memory so that a rule's script can be stopped when it holds too much.
+#[global_allocator]
+static ALLOCATOR: cordon_engine::memory::CountingAllocator =
+    cordon_engine::memory::CountingAllocator;
+
 /// Exit code for success.
 pub const EXIT_OK: u8 = 0;
 /// Exit code when rules are invalid, a check failed, or an action failed.

@@ -11,6 +11,11 @@ use cordon_engine::source::SourceFile;
 use cordon_engine::{EvalOptions, Input, RuleSet};
 use criterion::{Criterion, criterion_group, criterion_main};
 
+/// The allocator the `cordon` and `bootstrap` binaries install, so that its cost is measured.
+#[global_allocator]
+static ALLOCATOR: cordon_engine::memory::CountingAllocator =
+    cordon_engine::memory::CountingAllocator;
+
 /// Accepts any parameters, so that benchmarks measure the engine and not the actions.
 struct AnyParams(&'static str);
 

@@ -14,6 +14,7 @@ pub mod finding;
 pub mod fixture;
 pub mod glob;
 pub mod limits;
+pub mod memory;
 pub mod plan;
 pub mod registry;
 pub mod rule;

@@ -56,5 +56,9 @@ pub const RHAI_MAX_ARRAY_LEN: usize = 10_000;
 /// Largest Rhai object map a script may build, in entries.
 pub const RHAI_MAX_MAP_LEN: usize = 10_000;
 
+/// Most memory a script run may hold on top of what its thread held when it started, when
+/// the binary installs [`crate::memory::CountingAllocator`].
+pub const RHAI_MAX_MEMORY_BYTES: i64 = 32 * 1024 * 1024;
+
 /// Longest rendered template value, in bytes.
 pub const MAX_RENDERED_BYTES: usize = 64 * 1024;

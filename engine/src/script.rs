@@ -6,6 +6,7 @@
 //! The engine has no module resolver (the `no_module` feature removes `import`), no `eval`,
 //! and sends `print` and `debug` to `tracing`.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
 
 use rhai::{AST, Dynamic, Engine, Scope};
@@ -27,12 +28,29 @@ pub fn sandboxed_engine() -> Engine {
     engine.set_max_functions(32);
     engine.set_max_variables(64);
     engine.set_strict_variables(true);
+    engine.on_progress(|_| over_memory_limit().then(|| Dynamic::from(MEMORY_LIMIT_TOKEN)));
     engine.disable_symbol("eval");
     engine.on_print(|text| tracing::info!(target: "cordon::script", "{text}"));
     engine.on_debug(|text, source, position| {
         tracing::debug!(target: "cordon::script", source = source.unwrap_or(""), %position, "{text}");
     });
     engine
+}
+
+/// The value a script run is terminated with when it holds too much memory.
+const MEMORY_LIMIT_TOKEN: &str = "memory limit";
+
+thread_local! {
+    /// The thread's allocation count when the current script run started, if one is running.
+    static RUN_START_BYTES: Cell<Option<i64>> = const { Cell::new(None) };
+}
+
+/// Returns true when the script running on this thread holds more memory than allowed.
+fn over_memory_limit() -> bool {
+    let start = RUN_START_BYTES.try_with(Cell::get).ok().flatten();
+    start.is_some_and(|start| {
+        crate::memory::thread_net_bytes().saturating_sub(start) > limits::RHAI_MAX_MEMORY_BYTES
+    })
 }
 
 /// Returns the process-wide sandboxed engine.
@@ -160,9 +178,13 @@ pub fn run(script: &Script, bindings: &Bindings<'_>) -> Result<Dynamic, String> 
     scope.push_constant_dynamic("finding", bindings.finding.clone());
     scope.push_constant_dynamic("event", bindings.event.clone());
     scope.push_constant_dynamic("env", bindings.env.clone());
-    engine()
-        .eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast)
-        .map_err(|error| describe_runtime_error(&error))
+    let previous = RUN_START_BYTES
+        .try_with(|start| start.replace(Some(crate::memory::thread_net_bytes())))
+        .ok()
+        .flatten();
+    let result = engine().eval_ast_with_scope::<Dynamic>(&mut scope, &script.ast);
+    let _ = RUN_START_BYTES.try_with(|start| start.set(previous));
+    result.map_err(|error| describe_runtime_error(&error))
 }
 
 fn describe_runtime_error(error: &rhai::EvalAltResult) -> String {
@@ -174,6 +196,14 @@ fn describe_runtime_error(error: &rhai::EvalAltResult) -> String {
         ),
         E::ErrorStackOverflow(_) => "script stopped: call nesting over the limit".to_owned(),
         E::ErrorDataTooLarge(what, _) => format!("script stopped: {what} over the size limit"),
+        E::ErrorTerminated(token, _)
+            if token.clone().into_string().ok().as_deref() == Some(MEMORY_LIMIT_TOKEN) =>
+        {
+            format!(
+                "script stopped: it held more than {} MiB (the limit)",
+                limits::RHAI_MAX_MEMORY_BYTES / (1024 * 1024)
+            )
+        }
         other => other.to_string(),
     }
 }

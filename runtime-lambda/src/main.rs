@@ -11,6 +11,11 @@ use cordon_lambda::{init_error, logging};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
+/// Counts each thread's memory so that a rule's script can be stopped when it holds too much.
+#[global_allocator]
+static ALLOCATOR: cordon_engine::memory::CountingAllocator =
+    cordon_engine::memory::CountingAllocator;
+
 /// Variables the Lambda runtime client reads at start; it panics when one is missing.
 const LAMBDA_VARIABLES: &[&str] = &[
     "AWS_LAMBDA_RUNTIME_API",
