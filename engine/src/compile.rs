@@ -220,10 +220,23 @@ impl Context<'_> {
         match node.as_str() {
             Some(text) => Some(text),
             None => {
+                let kind = node.value.kind();
+                let written = self
+                    .file
+                    .text
+                    .get(node.span.offset..node.span.offset + node.span.len)
+                    .unwrap_or_default();
+                let scalar = matches!(
+                    node.value,
+                    Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Null
+                );
+                let help = (scalar && !written.is_empty() && !written.contains(['"', '\''])).then(|| {
+                    format!("YAML reads `{written}` as {kind}; quote it to make it a string: `\"{written}\"`")
+                });
                 self.error(
                     node.span,
-                    format!("`{what}` must be a string, found {}", node.value.kind()),
-                    None,
+                    format!("`{what}` must be a string, found {kind}"),
+                    help.as_deref(),
                 );
                 None
             }

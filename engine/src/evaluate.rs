@@ -191,15 +191,15 @@ impl RuleSet {
                         return Verdict::NotMatched;
                     }
                     Err(type_name) => {
-                        return Verdict::Failed(failure(
-                            rule,
-                            None,
-                            format!("`when` returned {type_name}, not a boolean"),
-                        ));
+                        let message = format!("`when` returned {type_name}, not a boolean");
+                        record("when".into(), message.clone(), None, false);
+                        return Verdict::Failed(failure(rule, None, message));
                     }
                 },
                 Err(error) => {
-                    return Verdict::Failed(failure(rule, None, format!("`when` failed: {error}")));
+                    let message = format!("`when` failed: {error}");
+                    record("when".into(), message.clone(), None, false);
+                    return Verdict::Failed(failure(rule, None, message));
                 }
             }
         }

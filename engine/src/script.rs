@@ -261,11 +261,9 @@ mod tests {
     }
 
     #[test]
-    fn endless_loop_stops_quickly() {
-        let started = std::time::Instant::now();
+    fn endless_loop_hits_operation_limit() {
         let error = bindings_run("loop {}", serde_json::json!({})).unwrap_err();
         assert!(error.contains("operations"), "{error}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[test]

@@ -186,6 +186,7 @@ fn yaml_error(file: &Arc<SourceFile>, error: &serde_saphyr::Error) -> Diagnostic
         .unwrap_or("invalid YAML")
         .trim()
         .to_owned();
+    let message = plain_message(&message);
     let mut diagnostic = Diagnostic::new(file, span, format!("invalid YAML: {message}"));
     if message.contains("budget") || message.contains("limit") {
         diagnostic = diagnostic.with_help(format!(
@@ -196,6 +197,22 @@ fn yaml_error(file: &Arc<SourceFile>, error: &serde_saphyr::Error) -> Diagnostic
         ));
     }
     diagnostic
+}
+
+/// Rewords the parser's messages that name its own options, and drops the position it repeats,
+/// which the diagnostic already shows.
+fn plain_message(message: &str) -> String {
+    let message = message
+        .rfind(" at line ")
+        .and_then(|at| message.get(..at))
+        .unwrap_or(message);
+    if let Some(key) = message
+        .strip_prefix("duplicate mapping key: ")
+        .and_then(|rest| rest.split(", set DuplicateKeyPolicy").next())
+    {
+        return format!("duplicate key `{key}`");
+    }
+    message.to_owned()
 }
 
 fn span_of(file: &SourceFile, location: &serde_saphyr::Location) -> Span {
@@ -355,6 +372,13 @@ mod tests {
         assert_eq!(node.descend(&["a"]).value, Value::Int(8));
         assert_eq!(node.descend(&["b"]).value, Value::Float(8.0));
         assert_eq!(node.descend(&["c"]).value, Value::Str("8".into()));
+    }
+
+    #[test]
+    fn duplicate_key_names_the_key_only() {
+        let error = parse_text("rules:\n  - id: a\n    id: b\n").unwrap_err();
+        assert_eq!(error.message, "invalid YAML: duplicate key `id`");
+        assert_eq!((error.span.line, error.span.column), (3, 5));
     }
 
     #[test]

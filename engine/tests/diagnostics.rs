@@ -239,3 +239,18 @@ fn warnings_come_with_errors_and_are_counted_apart() {
     assert_eq!(diagnostics.summary(), "1 error and 1 warning in rule files");
     assert!(diagnostics.render().contains("⚠ mixed.yaml:3:20: warning:"));
 }
+
+#[test]
+fn unquoted_boolean_id_gets_a_quoting_hint() {
+    let text = "rules:\n  - id: off\n    match: { type: \"Recon:EC2/Portscan\" }\n    actions:\n      - tag: { tags: { a: b } }\n";
+    let source = SourceFile::new("off.yaml", text);
+    let Err(diagnostics) = RuleSet::from_sources(vec![source], common::catalog()) else {
+        panic!("a boolean id must not load");
+    };
+    let first = &diagnostics.0[0];
+    assert_eq!(first.message, "`id` must be a string, found a boolean");
+    assert_eq!(
+        first.help.as_deref(),
+        Some("YAML reads `off` as a boolean; quote it to make it a string: `\"off\"`")
+    );
+}
