@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt::Debug;
 
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use cordon_engine::Summary;
 
 use crate::outcome::Status;
@@ -35,6 +35,22 @@ pub enum Containment {
     Failed,
 }
 
+/// Joins the messages of an error and its sources with `: `, leaving out a message that the
+/// one before it already ends with. `DisplayErrorContext` would add the debug form of the
+/// whole chain, which names internal types.
+fn error_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let text = current.to_string();
+        if !parts.last().is_some_and(|last| last.ends_with(&text)) && !text.is_empty() {
+            parts.push(text);
+        }
+        next = current.source();
+    }
+    parts.join(": ")
+}
+
 /// A failed EC2 call or check; it becomes [`Status::Failed`] in the outcome.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
@@ -59,7 +75,7 @@ impl ActionError {
     pub fn from_sdk<E, R>(operation: &str, error: &SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + StdError + 'static,
-        R: Debug,
+        R: Debug + 'static,
     {
         let code = match error {
             SdkError::ServiceError(_) => error.code().unwrap_or("unknown_service_error"),
@@ -71,7 +87,7 @@ impl ActionError {
         };
         let detail = match error.message() {
             Some(message) => message.to_owned(),
-            None => DisplayErrorContext(error).to_string(),
+            None => error_chain(error),
         };
         Self::new(code, format!("{operation} failed: {detail}"))
     }
@@ -79,5 +95,33 @@ impl ActionError {
     /// Returns the error as a failed status.
     pub fn to_status(&self) -> Status {
         Status::failed(self.code.clone(), self.message.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Layer {
+        text: &'static str,
+        #[source]
+        inner: Option<Box<Layer>>,
+    }
+
+    #[test]
+    fn chain_joins_messages_without_repeats() {
+        let error = Layer {
+            text: "dispatch failure",
+            inner: Some(Box::new(Layer {
+                text: "connection refused",
+                inner: Some(Box::new(Layer {
+                    text: "refused",
+                    inner: None,
+                })),
+            })),
+        };
+        assert_eq!(error_chain(&error), "dispatch failure: connection refused");
     }
 }
