@@ -71,6 +71,10 @@ fn coverage_text(report: &Report) -> String {
     let mut out = String::new();
     let rules_hit = coverage.rules - coverage.rules_not_matched.len();
     let branches_hit = coverage.branches - coverage.branches_not_taken.len();
+    if coverage.rules == 0 && !(report.errors.is_empty() && report.load_errors.is_empty()) {
+        out.push_str("coverage: no rules were loaded, because of the errors above\n");
+        return out;
+    }
     let _ = writeln!(
         out,
         "coverage: {rules_hit} of {} rules matched in a case, {branches_hit} of {} `any` conditions held",
@@ -205,4 +209,21 @@ fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_without_loaded_rules_says_why() {
+        let mut report = Report::default();
+        report.load_errors.push("cannot read `rules/`".to_owned());
+        let out = text(&report, true);
+        assert!(
+            out.contains("coverage: no rules were loaded, because of the errors above"),
+            "{out}"
+        );
+        assert!(!out.contains("0 of 0"), "{out}");
+    }
 }
