@@ -35,6 +35,12 @@ pub fn run(args: &ReleaseArgs) -> u8 {
     if let Err(code) = args.aws.check() {
         return code;
     }
+    if !args.status_tag.is_empty()
+        && let Err(message) = cordon_actions::check_status_tag(&args.status_tag)
+    {
+        eprintln!("error: invalid `--status-tag`: {message}");
+        return EXIT_USAGE;
+    }
     if !is_instance_id(&args.instance) {
         eprintln!(
             "error: invalid `--instance {}`: expected an instance id such as `i-0123456789abcdef0`",

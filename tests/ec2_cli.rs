@@ -233,3 +233,23 @@ fn release_rejects_bad_instance_id() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("invalid `--instance web-1`"), "{stderr}");
 }
+
+#[test]
+fn release_rejects_reserved_status_tag() {
+    for key in ["aws:cloudformation:stack-name", "cordon:original-groups"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .args([
+                "release",
+                "--instance",
+                "i-0123456789abcdef0",
+                "--status-tag",
+                key,
+            ])
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{key}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("invalid `--status-tag`"), "{stderr}");
+    }
+}

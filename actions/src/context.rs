@@ -19,19 +19,21 @@ pub struct Context<'a> {
     pub rule_id: &'a str,
     /// When true, the action makes only read calls and lists the write calls it would make.
     pub dry_run: bool,
-    /// How the containment actions of the same rule ended; evidence actions run after them.
+    /// How the containment actions of the plan ended; evidence actions run after them.
     pub containment: Containment,
 }
 
-/// How the containment actions of a rule ended, as seen by the rule's evidence actions.
+/// How the containment actions of a plan ended, as seen by its evidence actions. `release`
+/// does not count: it undoes containment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Containment {
-    /// The rule has no containment action, or it has not run yet.
+    /// The plan has no containment action, or they have not run yet.
     NotPlanned,
-    /// Every containment action of the rule changed what it had to, found it already done,
-    /// or (in a dry run) would change it.
+    /// A containment action of the plan contained the instance: it changed what it had to,
+    /// found it already done, or (in a dry run) would change it.
     Succeeded,
-    /// A containment action of the rule failed, was skipped or was not started.
+    /// No containment action of the plan contained the instance: each failed, was skipped
+    /// or was not started.
     Failed,
 }
 

@@ -65,7 +65,8 @@ impl Execution {
         } else {
             ""
         };
-        let _ = writeln!(out, "execution for finding {}{mode}", self.finding_id);
+        let finding_id = cordon_engine::plan::printable(&self.finding_id);
+        let _ = writeln!(out, "execution for finding {finding_id}{mode}");
         if self.outcomes.is_empty() {
             out.push_str("no actions\n");
         }
@@ -143,8 +144,19 @@ async fn run_jobs(
             "the finding is a sample, and sample findings never trigger actions",
         ));
     }
-    if finding.instance_id.is_none() {
+    let Some(instance_id) = finding.instance_id.as_deref() else {
         return refuse(Status::skipped("the finding names no EC2 instance"));
+    };
+    if !crate::params::is_ec2_id(instance_id, "i-") {
+        tracing::error!(instance_id = %for_message(instance_id), "invalid instance id in the finding");
+        return refuse(Status::failed(
+            "invalid_instance_id",
+            format!(
+                "the finding's instance id `{}` is not an EC2 instance id (`i-` and 8 or 17 \
+                 hexadecimal digits)",
+                for_message(instance_id)
+            ),
+        ));
     }
     let ec2 = match clients.client(finding.region.as_deref()) {
         Ok(client) => client,
@@ -161,10 +173,17 @@ async fn run_jobs(
 
     let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
     let mut evidence = Vec::new();
-    // Containment actions already run, by name, rule and parameters. A second `isolate` with
-    // other groups would undo the first and record the first quarantine group as the
-    // instance's original groups, so only the first of two different ones runs.
-    let mut containment_run: Vec<(&str, &str, &Value)> = Vec::new();
+    let containing_rule = jobs
+        .iter()
+        .find(|job| job.action.is_some_and(contains) && job.name != RELEASE)
+        .map(|job| job.rule_id);
+    // Containment actions that succeeded, by name, rule and parameters. Once one has contained
+    // the instance, a later one of the same name with other parameters is skipped: a second
+    // `isolate` would move the instance between quarantine groups and record the first one as
+    // its original groups. A later one still runs when the earlier ones failed.
+    let mut succeeded: Vec<(&str, &str, &Value)> = Vec::new();
+    let mut containment_planned = false;
+    let mut contained = false;
     for job in jobs {
         let Some(action) = job.action else {
             let status = Status::failed(
@@ -178,27 +197,12 @@ async fn run_jobs(
             evidence.push((job, action));
             continue;
         }
-        let earlier = containment_run
-            .iter()
-            .find(|(name, _, params)| *name == job.name && *params != job.params);
-        if let Some((_, rule_id, _)) = earlier {
-            let reason = format!(
-                "rule `{rule_id}` already ran `{}` with other parameters for this finding, and \
-                 the first containment in plan order stands",
-                job.name
-            );
-            tracing::warn!(
-                action = job.name,
-                rule_id = job.rule_id,
-                first_rule_id = rule_id,
-                "conflicting containment actions"
-            );
-            let outcome = Outcome::new(job.name, Some(job.rule_id), Status::skipped(reason));
+        if let Some(status) = conflict(&job, containing_rule, &succeeded) {
+            let outcome = Outcome::new(job.name, Some(job.rule_id), status);
             log(&outcome);
             outcomes.push((job.index, outcome));
             continue;
         }
-        containment_run.push((job.name, job.rule_id, job.params));
         let context = Context {
             ec2: &ec2,
             finding,
@@ -206,32 +210,20 @@ async fn run_jobs(
             dry_run: options.dry_run,
             containment: Containment::NotPlanned,
         };
-        outcomes.push((
-            job.index,
-            run_one(action, &context, job.params, options).await,
-        ));
+        let outcome = run_one(action, &context, job.params, options).await;
+        let is_release = job.name == RELEASE;
+        if is_contained(&outcome.status) {
+            succeeded.push((job.name, job.rule_id, job.params));
+            contained |= !is_release;
+        }
+        containment_planned |= !is_release;
+        outcomes.push((job.index, outcome));
     }
 
-    let containment_of = |rule_id: &str| {
-        let mut ran = outcomes
-            .iter()
-            .map(|(_, outcome)| outcome)
-            .filter(|outcome| outcome.rule_id.as_deref() == Some(rule_id))
-            .peekable();
-        if ran.peek().is_none() {
-            return Containment::NotPlanned;
-        }
-        let contained = |status: &Status| {
-            matches!(
-                status,
-                Status::Changed | Status::AlreadyDone | Status::WouldChange
-            )
-        };
-        if ran.all(|outcome| contained(&outcome.status)) {
-            Containment::Succeeded
-        } else {
-            Containment::Failed
-        }
+    let containment = match (containment_planned, contained) {
+        (false, _) => Containment::NotPlanned,
+        (true, true) => Containment::Succeeded,
+        (true, false) => Containment::Failed,
     };
     let evidence_runs = evidence.iter().map(|(job, action)| {
         let context = Context {
@@ -239,7 +231,7 @@ async fn run_jobs(
             finding,
             rule_id: job.rule_id,
             dry_run: options.dry_run,
-            containment: containment_of(job.rule_id),
+            containment,
         };
         async move {
             (
@@ -251,6 +243,71 @@ async fn run_jobs(
     outcomes.extend(join_all(evidence_runs).await);
     outcomes.sort_by_key(|(index, _)| *index);
     outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
+/// Returns a value from the finding for a message: control characters escaped, and cut
+/// after 64 characters.
+fn for_message(value: &str) -> String {
+    let mut text: String = value
+        .chars()
+        .take(64)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    if value.chars().nth(64).is_some() {
+        text.push_str("...");
+    }
+    text
+}
+
+/// The action that undoes containment.
+const RELEASE: &str = "release";
+
+fn contains(action: &dyn Action) -> bool {
+    action.phase() == Phase::Containment
+}
+
+fn is_contained(status: &Status) -> bool {
+    matches!(
+        status,
+        Status::Changed | Status::AlreadyDone | Status::WouldChange
+    )
+}
+
+/// Returns why a containment job must not run, if it must not: a `release` in a plan that
+/// also contains the instance, or a second action of a name that already succeeded with other
+/// parameters. Logs a warning naming both rules.
+fn conflict(
+    job: &Job<'_>,
+    containing_rule: Option<&str>,
+    succeeded: &[(&str, &str, &Value)],
+) -> Option<Status> {
+    if job.name == RELEASE {
+        let rule_id = containing_rule?;
+        tracing::warn!(
+            rule_id = job.rule_id,
+            containing_rule_id = rule_id,
+            "release in a plan that contains the instance"
+        );
+        return Some(Status::skipped(format!(
+            "rule `{rule_id}` contains this instance for the same finding, and `release` never \
+             undoes that"
+        )));
+    }
+    let (_, rule_id, _) = succeeded
+        .iter()
+        .find(|(name, _, params)| *name == job.name && *params != job.params)?;
+    tracing::warn!(
+        action = job.name,
+        rule_id = job.rule_id,
+        first_rule_id = rule_id,
+        "conflicting containment actions"
+    );
+    Some(Status::skipped(format!(
+        "rule `{rule_id}` already contained the instance with `{}` and other parameters, and \
+         that containment stands",
+        job.name
+    )))
 }
 
 /// Refuses a finding from another account than the credentials'. Its instance cannot be
@@ -270,11 +327,12 @@ async fn check_account(finding: &Summary, clients: &Ec2Clients) -> Option<Status
             let status = Status::failed(
                 "other_account",
                 format!(
-                    "the finding is for account {expected} and the credentials are for account \
-                     {caller}; run cordon with credentials in the finding's account"
+                    "the finding is for account {} and the credentials are for account \
+                     {caller}; run cordon with credentials in the finding's account",
+                    for_message(expected)
                 ),
             );
-            tracing::error!(finding_account = expected, caller_account = %caller, "finding from another account");
+            tracing::error!(finding_account = %for_message(expected), caller_account = %caller, "finding from another account");
             Some(status)
         }
         Err(error) => {

@@ -35,4 +35,4 @@ pub use context::{ActionError, Containment, Context};
 pub use execute::{ExecOptions, Execution, execute};
 pub use outcome::{ApiCall, Outcome, Resource, ResourceKind, Status};
 pub use registry::{Action, Phase, catalog};
-pub use release::release_instance;
+pub use release::{check_status_tag, release_instance};

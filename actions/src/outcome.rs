@@ -1,5 +1,6 @@
 //! Outcomes of executed actions, serialized into the CLI output and the Lambda response.
 
+use cordon_engine::plan::printable;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -210,16 +211,17 @@ impl Outcome {
             .unwrap_or_default();
         let _ = write!(out, "{}{rule}: {}", self.action, self.status.name());
         if let Some(detail) = self.status.detail() {
-            let _ = write!(out, ": {detail}");
+            let _ = write!(out, ": {}", printable(&detail));
         }
         out.push('\n');
         for resource in &self.resources {
-            let _ = write!(out, "  {} {}", resource.id, resource.status.name());
+            let id = printable(&resource.id);
+            let _ = write!(out, "  {id} {}", resource.status.name());
             if let Some(detail) = resource.status.detail() {
-                let _ = write!(out, ": {detail}");
+                let _ = write!(out, ": {}", printable(&detail));
             }
             if let Some(detail) = &resource.detail {
-                let _ = write!(out, " ({detail})");
+                let _ = write!(out, " ({})", printable(detail));
             }
             out.push('\n');
         }

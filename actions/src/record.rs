@@ -24,6 +24,9 @@ pub(crate) enum RecordError {
     /// The record lists no groups.
     #[error("the record of original groups is empty")]
     Empty,
+    /// The record lists something that is not a security group id.
+    #[error("the record of original groups lists `{0}`, which is not a security group id")]
+    NotAGroup(String),
 }
 
 /// Returns the tags that record `groups`, in key order.
@@ -117,6 +120,15 @@ pub(crate) fn decode<'a>(
     if groups.is_empty() {
         return Some(Err(RecordError::Empty));
     }
+    if let Some(odd) = groups
+        .iter()
+        .find(|group| !crate::params::is_ec2_id(group, "sg-"))
+    {
+        let shown: String = odd.chars().take(64).collect();
+        return Some(Err(RecordError::NotAGroup(
+            shown.escape_debug().to_string(),
+        )));
+    }
     Some(Ok(groups))
 }
 
@@ -132,6 +144,13 @@ mod tests {
         tags.iter()
             .map(|(key, value)| (key.as_str(), value.as_str()))
             .collect()
+    }
+
+    #[test]
+    fn record_with_other_words_is_rejected() {
+        let tags = [(RECORD_KEY, "sg-0123456789abcdef0 ; rm -rf")];
+        let error = decode(tags.iter().copied()).unwrap().unwrap_err();
+        assert_eq!(error, RecordError::NotAGroup(";".to_owned()));
     }
 
     #[test]

@@ -152,6 +152,21 @@ struct Request<'a> {
     dry_run: bool,
 }
 
+/// Checks a status tag key for `cordon release` as the `status_tag` parameter is checked.
+///
+/// # Errors
+///
+/// Returns what is wrong with the key: empty, too long, `aws:` or reserved by `isolate`.
+pub fn check_status_tag(key: &str) -> Result<(), String> {
+    match check_key(key) {
+        None => Ok(()),
+        Some(issue) => Err(match issue.help {
+            Some(help) => format!("{}; {help}", issue.message),
+            None => issue.message,
+        }),
+    }
+}
+
 /// Restores the recorded groups of every network interface of an instance, for
 /// `cordon release`, then sets `status_tag` to `released` when the instance carries it. The
 /// outcome has no rule id.

@@ -52,18 +52,18 @@ struct TagParams {
     /// Also tag the attached network interfaces.
     #[serde(default)]
     network_interfaces: Flag,
-    /// A tag key whose value says how the rule's containment actions ended:
-    /// `quarantined` when they all succeeded, `containment-failed` otherwise. Not written when
-    /// the rule has no containment action, so the tag never claims a containment that did
-    /// not happen.
+    /// A tag key whose value records how the plan's containment actions ended, across all
+    /// matched rules: `quarantined` when one contained the instance, `containment-failed`
+    /// otherwise. Not written when the plan has no containment action, so the tag never
+    /// claims a containment that did not happen.
     #[serde(default)]
     containment_status: Option<String>,
 }
 
-/// The `containment_status` tag value when every containment action of the rule succeeded.
+/// The `containment_status` tag value when a containment action of the plan succeeded.
 pub(crate) const CONTAINED: &str = "quarantined";
 
-/// The `containment_status` tag value when a containment action of the rule did not succeed.
+/// The `containment_status` tag value when no containment action of the plan succeeded.
 pub(crate) const NOT_CONTAINED: &str = "containment-failed";
 
 impl Params for TagParams {

@@ -523,6 +523,91 @@ async fn second_isolate_with_other_groups_is_skipped() {
 }
 
 #[tokio::test]
+async fn failed_isolate_falls_back_to_the_next() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let open = emu.group(&net, "open-quarantine", true).await;
+    let closed = emu.group(&net, "quarantine", false).await;
+    let (instance, eni) = emu.instance(&net, &[&app]).await;
+
+    let mut plan = plan(
+        summary(&instance, &finding_id()),
+        &[
+            ("isolate", json!({"security_group": open})),
+            (
+                "tag",
+                json!({"tags": {"cordon:finding-type": "test"}, "containment_status": "cordon:status"}),
+            ),
+        ],
+    );
+    let mut fallback = plan.matched[0].clone();
+    fallback.rule_id = "fallback-rule".to_owned();
+    fallback.actions.truncate(1);
+    fallback.actions[0].params = json!({"security_group": closed});
+    plan.matched.push(fallback);
+    let execution = execute(&plan, &emu.clients, &options()).await;
+
+    assert_eq!(
+        statuses(&execution),
+        vec!["failed", "changed", "changed"],
+        "{}",
+        execution.to_text()
+    );
+    assert_eq!(emu.groups_of(&eni).await, vec![closed]);
+    let tags = emu.tags_of(&instance).await;
+    assert_eq!(
+        tags.get("cordon:status").map(String::as_str),
+        Some("quarantined")
+    );
+}
+
+#[tokio::test]
+async fn release_in_a_plan_that_isolates_is_skipped() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let quarantine = emu.group(&net, "quarantine", false).await;
+    let (instance, eni) = emu.instance(&net, &[&app]).await;
+
+    let mut plan = plan(summary(&instance, &finding_id()), &[("release", json!({}))]);
+    let mut isolating = plan.matched[0].clone();
+    isolating.rule_id = "isolating-rule".to_owned();
+    isolating.actions[0].action = "isolate".to_owned();
+    isolating.actions[0].params = json!({"security_group": quarantine});
+    plan.matched.push(isolating);
+    let execution = execute(&plan, &emu.clients, &options()).await;
+
+    assert_eq!(
+        statuses(&execution),
+        vec!["skipped", "changed"],
+        "{}",
+        execution.to_text()
+    );
+    let Status::Skipped { reason } = &execution.outcomes[0].status else {
+        unreachable!()
+    };
+    assert!(reason.contains("`isolating-rule`"), "{reason}");
+    assert_eq!(emu.groups_of(&eni).await, vec![quarantine]);
+}
+
+#[tokio::test]
+async fn malformed_instance_id_fails_without_calls() {
+    let Some(emu) = emulator() else { return };
+    let plan = plan(
+        summary("i-../../x\n", &finding_id()),
+        &[("isolate", json!({"security_group": "sg-0123456789abcdef0"}))],
+    );
+    let execution = execute(&plan, &emu.clients, &options()).await;
+    let Status::Failed { code, message } = &execution.outcomes[0].status else {
+        panic!("expected a failure: {}", execution.to_text());
+    };
+    assert_eq!(code, "invalid_instance_id");
+    assert!(message.contains("`i-../../x\\n`"), "{message}");
+    assert_eq!(emu.counter.total(), 0, "{:?}", emu.counter.counts());
+}
+
+#[tokio::test]
 async fn terminated_instance_is_skipped() {
     let Some(emu) = emulator() else { return };
     let net = emu.network().await;

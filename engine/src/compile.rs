@@ -158,6 +158,15 @@ fn known_ec2_types() -> impl Iterator<Item = &'static str> {
 }
 
 impl Context<'_> {
+    fn glob_too_long(&mut self, span: Span, text: &str) {
+        let message = format!(
+            "glob is {} bytes long, over the limit of {} bytes",
+            text.len(),
+            limits::MAX_GLOB_BYTES
+        );
+        self.error(span, message, None);
+    }
+
     /// Counts the errors so far; warnings do not stop a rule from compiling.
     fn error_count(&self) -> usize {
         self.diagnostics.iter().filter(|d| !d.is_warning()).count()
@@ -467,18 +476,15 @@ impl Context<'_> {
             }
             return Some(TypePattern::Exact(text.to_owned()));
         }
-        match Glob::new(text) {
-            Ok(compiled) => {
-                if names_ec2(text) && !known_ec2_types().any(|known| compiled.is_match(known)) {
-                    self.unknown_type(span, text, None);
-                }
-                Some(TypePattern::Glob(compiled))
-            }
-            Err(error) => {
-                self.error(span, format!("invalid glob `{text}`: {error}"), None);
-                None
-            }
+        if text.len() > limits::MAX_GLOB_BYTES {
+            self.glob_too_long(span, text);
+            return None;
         }
+        let compiled = Glob::new(text);
+        if names_ec2(text) && !known_ec2_types().any(|known| compiled.is_match(known)) {
+            self.unknown_type(span, text, None);
+        }
+        Some(TypePattern::Glob(compiled))
     }
 
     fn conditions(&mut self, node: &Node, block: &str) -> Vec<Condition> {
@@ -642,17 +648,11 @@ impl Context<'_> {
             "matches" => self.regex(operand).map(Operator::Matches),
             "glob" => {
                 let text = self.string(operand, name)?;
-                match Glob::new(text) {
-                    Ok(compiled) => Some(Operator::Glob(compiled)),
-                    Err(error) => {
-                        self.error(
-                            operand.span,
-                            format!("invalid glob `{text}`: {error}"),
-                            None,
-                        );
-                        None
-                    }
+                if text.len() > limits::MAX_GLOB_BYTES {
+                    self.glob_too_long(operand.span, text);
+                    return None;
                 }
+                Some(Operator::Glob(Glob::new(text)))
             }
             "contains" => self.scalar(operand, name).map(Operator::Contains),
             "exists" => self.boolean(operand, name).map(Operator::Exists),

@@ -86,20 +86,20 @@ impl Plan {
         let _ = writeln!(
             out,
             "finding {} ({})",
-            clean(&finding.id),
-            clean(&finding.finding_type)
+            printable(&finding.id),
+            printable(&finding.finding_type)
         );
         let _ = writeln!(
             out,
             "  resource {}{}, account {}, region {}{}",
-            clean(&finding.resource_type),
+            printable(&finding.resource_type),
             finding
                 .instance_id
                 .as_deref()
-                .map(|id| format!(" {}", clean(id)))
+                .map(|id| format!(" {}", printable(id)))
                 .unwrap_or_default(),
-            clean(finding.account_id.as_deref().unwrap_or("-")),
-            clean(finding.region.as_deref().unwrap_or("-")),
+            printable(finding.account_id.as_deref().unwrap_or("-")),
+            printable(finding.region.as_deref().unwrap_or("-")),
             if finding.sample {
                 ", sample finding"
             } else {
@@ -126,7 +126,7 @@ impl Plan {
                 "error in rule {}{}: {}",
                 failure.rule_id,
                 action,
-                clean(&failure.message)
+                printable(&failure.message)
             );
         }
         if !self.explanations.is_empty() {
@@ -144,15 +144,16 @@ impl Plan {
                 explanation.rule_id,
                 explanation.step,
                 explanation.location,
-                clean(&explanation.reason)
+                printable(&explanation.reason)
             );
         }
         out
     }
 }
 
-/// Escapes every control character of a value taken from the finding, newlines included.
-fn clean(text: &str) -> String {
+/// Escapes every control character of a value taken from the finding, newlines included, so
+/// that printing it cannot forge lines or send terminal escapes.
+pub fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() {
@@ -165,7 +166,7 @@ fn clean(text: &str) -> String {
 }
 
 /// Replaces control characters other than newline with `\u{..}` escapes. The newlines left
-/// are the renderer's own, because finding fields pass through [`clean`] first and JSON
+/// are the renderer's own, because finding fields pass through [`printable`] first and JSON
 /// encoding escapes newlines inside parameter values.
 fn escape_controls(text: &str) -> String {
     text.chars()

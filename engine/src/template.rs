@@ -219,7 +219,9 @@ impl Template {
         self.expressions().next().is_none()
     }
 
-    /// Renders the template.
+    /// Renders the template. Control characters in the values of expressions become U+FFFD,
+    /// because the values come from the finding and end up in EC2 tags and descriptions,
+    /// where a newline or an escape sequence would mislead a responder reading them.
     ///
     /// # Errors
     ///
@@ -230,10 +232,12 @@ impl Template {
             match part {
                 Part::Literal(text) => out.push_str(text),
                 Part::Field(field) => match field.read(context) {
-                    Some(text) => out.push_str(&text),
-                    None => out.push_str(&run_expression(&field.script, context)?),
+                    Some(text) => push_value(&mut out, &text),
+                    None => push_value(&mut out, &run_expression(&field.script, context)?),
                 },
-                Part::Expression(expression) => out.push_str(&run_expression(expression, context)?),
+                Part::Expression(expression) => {
+                    push_value(&mut out, &run_expression(expression, context)?);
+                }
             }
             if out.len() > limits::MAX_RENDERED_BYTES {
                 return Err(format!(
@@ -245,6 +249,17 @@ impl Template {
         }
         Ok(out)
     }
+}
+
+/// Appends an expression's value with each control character replaced by U+FFFD.
+fn push_value(out: &mut String, value: &str) {
+    out.extend(value.chars().map(|c| {
+        if c.is_control() {
+            char::REPLACEMENT_CHARACTER
+        } else {
+            c
+        }
+    }));
 }
 
 fn run_expression(expression: &Script, context: &RenderContext<'_>) -> Result<String, String> {
@@ -371,6 +386,15 @@ mod tests {
         let error = render("${finding.platform}", json!({"platform": null}), &[]).unwrap_err();
         assert!(error.contains("no value"), "{error}");
         assert!(render_slow("${finding.platform}", json!({"platform": null})).is_err());
+    }
+
+    #[test]
+    fn control_characters_in_values_are_replaced() {
+        let finding = json!({"id": "abc\u{1b}[2J\nx"});
+        let fast = render("id ${finding.id}", finding.clone(), &[]).unwrap();
+        assert_eq!(fast, "id abc\u{fffd}[2J\u{fffd}x");
+        let slow = render_slow("id ${finding.id}", finding).unwrap();
+        assert_eq!(slow, fast);
     }
 
     #[test]

@@ -254,3 +254,20 @@ fn unquoted_boolean_id_gets_a_quoting_hint() {
         Some("YAML reads `off` as a boolean; quote it to make it a string: `\"off\"`")
     );
 }
+
+#[test]
+fn overlong_glob_is_an_error() {
+    let long = format!("*{}*", "a".repeat(300));
+    let text = format!(
+        "rules:\n  - id: g\n    match:\n      type: \"Recon:EC2/Portscan\"\n      all:\n        - {{ path: \"$.title\", glob: \"{long}\" }}\n    actions:\n      - tag: {{ tags: {{ a: b }} }}\n"
+    );
+    let source = SourceFile::new("glob.yaml", text);
+    let Err(diagnostics) = RuleSet::from_sources(vec![source], common::catalog()) else {
+        panic!("an overlong glob must not load");
+    };
+    assert_eq!(
+        diagnostics.0[0].message,
+        "glob is 302 bytes long, over the limit of 256 bytes"
+    );
+    assert_eq!(diagnostics.0[0].span.line, 6);
+}

@@ -140,9 +140,32 @@ impl Report {
         };
         Some(Diagnostic {
             error_type: error_type.to_owned(),
-            error_message: format!("{finding}{}", problems.join("; ")),
+            error_message: shortened(format!("{finding}{}", problems.join("; "))),
         })
     }
+}
+
+/// The maximum length of an error message returned to Lambda, in bytes. Longer ones are cut, so that
+/// hostile finding fields repeated in many outcomes cannot push the error past the Runtime
+/// API's size limit, which would lose the error altogether. The log keeps every outcome.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// Cuts a message to [`MAX_ERROR_MESSAGE_BYTES`] at a character boundary and appends how
+/// many bytes were left out.
+fn shortened(mut message: String) -> String {
+    if message.len() <= MAX_ERROR_MESSAGE_BYTES {
+        return message;
+    }
+    let mut end = MAX_ERROR_MESSAGE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let left_out = message.len() - end;
+    message.truncate(end);
+    message.push_str(&format!(
+        " ... ({left_out} more bytes; the log has every outcome)"
+    ));
+    message
 }
 
 /// Returns true for an outcome that leaves work to do: failed or not started.
@@ -193,6 +216,18 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn long_messages_are_cut_at_a_character() {
+        let message = "é".repeat(MAX_ERROR_MESSAGE_BYTES);
+        let cut = shortened(message);
+        assert!(cut.len() < MAX_ERROR_MESSAGE_BYTES + 100, "{}", cut.len());
+        assert!(cut.ends_with(&format!(
+            " ... ({} more bytes; the log has every outcome)",
+            MAX_ERROR_MESSAGE_BYTES
+        )));
+        assert_eq!(shortened("short".to_owned()), "short");
+    }
 
     fn summary() -> Summary {
         Summary {
