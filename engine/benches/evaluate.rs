@@ -62,14 +62,22 @@ fn root() -> PathBuf {
 }
 
 /// 1,000 rules over 50 finding types, each with conditions, a `when` on every fifth rule
-/// and templated actions.
+/// and templated actions. The types are the known EC2 types, then made-up types of another
+/// resource, so that compiling them gives no unknown-type warnings.
 fn generated_rules() -> String {
+    const TOR_CLIENT: &str = "UnauthorizedAccess:EC2/TorClient";
+    let others: Vec<&str> = cordon_engine::fixture::supported_types()
+        .map(|info| info.finding_type)
+        .filter(|finding_type| *finding_type != TOR_CLIENT)
+        .collect();
     let mut text = String::from("env: [QUARANTINE_SG]\nrules:\n");
     for index in 0..1000 {
-        let finding_type = if index % 50 == 0 {
-            "UnauthorizedAccess:EC2/TorClient".to_owned()
-        } else {
-            format!("Generated:EC2/Type{}", index % 50)
+        let finding_type = match index % 50 {
+            0 => TOR_CLIENT.to_owned(),
+            slot => others.get(slot - 1).map_or_else(
+                || format!("Generated:Bench/Type{slot}"),
+                |known| (*known).to_owned(),
+            ),
         };
         text.push_str(&format!(
             "  - id: rule-{index}\n    match:\n      type: \"{finding_type}\"\n      resource: Instance\n      all:\n        - {{ path: \"$.severity\", gte: {} }}\n      none:\n        - {{ path: \"$.service.resourceRole\", equals: TARGET }}\n",

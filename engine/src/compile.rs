@@ -27,8 +27,12 @@ pub const FORBIDDEN_ENV: &[&str] = &[
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
 ];
 
-/// Most diagnostics collected in one load; past this a hostile file only costs time.
+/// Most errors collected in one load; past this a hostile file only costs time.
 pub const MAX_DIAGNOSTICS: usize = 1_000;
+
+/// Most warnings collected in one load. Warnings have their own bound, so that they never
+/// crowd out an error.
+pub const MAX_WARNINGS: usize = 100;
 
 const FILE_KEYS: &[&str] = &["env", "rules"];
 const RULE_KEYS: &[&str] = &[
@@ -173,10 +177,17 @@ impl Context<'_> {
     }
 
     /// Warns about an EC2 type, or a glob over EC2 types, that matches no known type.
-    fn unknown_type(&mut self, span: Span, text: &str, close: Option<&str>) {
-        if self.diagnostics.len() >= MAX_DIAGNOSTICS {
+    fn unknown_type(&mut self, span: Span, text: &str) {
+        let warnings = self.diagnostics.len() - self.error_count();
+        if warnings >= MAX_WARNINGS {
             return;
         }
+        let close = if glob::is_glob(text) {
+            None
+        } else {
+            let known: Vec<&str> = known_ec2_types().collect();
+            suggest(text, &known)
+        };
         let problem = if glob::is_glob(text) {
             format!("glob `{text}` matches no current GuardDuty EC2 finding type")
         } else {
@@ -200,7 +211,7 @@ impl Context<'_> {
     }
 
     fn error(&mut self, span: Span, message: impl Into<String>, help: Option<&str>) {
-        if self.diagnostics.len() >= MAX_DIAGNOSTICS {
+        if self.error_count() >= MAX_DIAGNOSTICS {
             return;
         }
         let mut diagnostic =
@@ -471,8 +482,7 @@ impl Context<'_> {
         }
         if !glob::is_glob(text) {
             if names_ec2(text) && !known_ec2_types().any(|known| known == text) {
-                let known: Vec<&str> = known_ec2_types().collect();
-                self.unknown_type(span, text, suggest(text, &known));
+                self.unknown_type(span, text);
             }
             return Some(TypePattern::Exact(text.to_owned()));
         }
@@ -482,7 +492,7 @@ impl Context<'_> {
         }
         let compiled = Glob::new(text);
         if names_ec2(text) && !known_ec2_types().any(|known| compiled.is_match(known)) {
-            self.unknown_type(span, text, None);
+            self.unknown_type(span, text);
         }
         Some(TypePattern::Glob(compiled))
     }

@@ -271,3 +271,21 @@ fn overlong_glob_is_an_error() {
     );
     assert_eq!(diagnostics.0[0].span.line, 6);
 }
+
+#[test]
+fn warnings_never_crowd_out_errors() {
+    let types: Vec<String> = (0..150)
+        .map(|index| format!("\"Nope{index}:EC2/X\""))
+        .collect();
+    let text = format!(
+        "rules:\n  - id: many\n    match: {{ type: [{}] }}\n    actions:\n      - tag: {{ tags: {{ a: b }} }}\n  - id: broken\n    match: {{ type: \"Recon:EC2/Portscan\" }}\n    actions:\n      - explode: {{}}\n",
+        types.join(", ")
+    );
+    let source = SourceFile::new("crowd.yaml", text);
+    let Err(diagnostics) = RuleSet::from_sources(vec![source], common::catalog()) else {
+        panic!("the unknown action must stop the load");
+    };
+    let warnings = diagnostics.0.iter().filter(|d| d.is_warning()).count();
+    assert_eq!(warnings, cordon_engine::compile::MAX_WARNINGS);
+    assert_eq!(diagnostics.0.len() - warnings, 1);
+}
