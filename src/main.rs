@@ -14,7 +14,7 @@ mod run;
 mod test;
 mod validate;
 
-/// Counts each thread's memory so that a rule's script can be stopped when it holds too much.
+/// Counts each thread's memory so that a rule's script can be stopped when it uses too much.
 #[global_allocator]
 static ALLOCATOR: cordon_engine::memory::CountingAllocator =
     cordon_engine::memory::CountingAllocator;

@@ -19,12 +19,12 @@ pub struct Context<'a> {
     pub rule_id: &'a str,
     /// When true, the action makes only read calls and lists the write calls it would make.
     pub dry_run: bool,
-    /// How the containment actions of the plan ended; evidence actions run after them.
+    /// The result of the plan's containment actions, which run before evidence actions.
     pub containment: Containment,
 }
 
-/// How the containment actions of a plan ended, as seen by its evidence actions. `release`
-/// does not count: it undoes containment.
+/// The result of a plan's containment actions, as its evidence actions see it. `release`
+/// does not count, because it undoes containment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Containment {
     /// The plan has no containment action, or they have not run yet.

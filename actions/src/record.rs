@@ -124,9 +124,9 @@ pub(crate) fn decode<'a>(
         .iter()
         .find(|group| !crate::params::is_ec2_id(group, "sg-"))
     {
-        let shown: String = odd.chars().take(64).collect();
+        let start: String = odd.chars().take(64).collect();
         return Some(Err(RecordError::NotAGroup(
-            shown.escape_debug().to_string(),
+            start.escape_debug().to_string(),
         )));
     }
     Some(Ok(groups))

@@ -56,7 +56,7 @@ pub const RHAI_MAX_ARRAY_LEN: usize = 10_000;
 /// Largest Rhai object map a script may build, in entries.
 pub const RHAI_MAX_MAP_LEN: usize = 10_000;
 
-/// Longest glob, in bytes. Matching takes up to pattern length times text length steps, and
+/// Maximum length of a glob, in bytes. Matching takes up to pattern length times text length steps, and
 /// finding types and the values globs are meant for are far shorter.
 pub const MAX_GLOB_BYTES: usize = 256;
 

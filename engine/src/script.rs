@@ -37,7 +37,7 @@ pub fn sandboxed_engine() -> Engine {
     engine
 }
 
-/// The value a script run is terminated with when it holds too much memory.
+/// The value a script run is terminated with when it uses too much memory.
 const MEMORY_LIMIT_TOKEN: &str = "memory limit";
 
 thread_local! {
@@ -45,7 +45,7 @@ thread_local! {
     static RUN_START_BYTES: Cell<Option<i64>> = const { Cell::new(None) };
 }
 
-/// Returns true when the script running on this thread holds more memory than allowed.
+/// Returns true when the script running on this thread has allocated more than allowed.
 fn over_memory_limit() -> bool {
     let start = RUN_START_BYTES.try_with(Cell::get).ok().flatten();
     start.is_some_and(|start| {

@@ -135,7 +135,7 @@ fn credentials_cannot_be_declared() {
 }
 
 #[test]
-fn file_not_in_utf8_is_located_and_others_still_checked() {
+fn non_utf8_file_located_others_checked() {
     let dir = std::env::temp_dir().join(format!("cordon-utf8-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(

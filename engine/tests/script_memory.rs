@@ -1,4 +1,4 @@
-//! A script that holds too much memory is stopped, when the binary counts allocations.
+//! A script that uses too much memory is stopped when the binary counts allocations.
 
 #![allow(
     clippy::unwrap_used,

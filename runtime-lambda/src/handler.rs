@@ -42,7 +42,7 @@ impl<E: Executor> Function<E> {
         Self { rules, executor }
     }
 
-    /// The executor the plans run on.
+    /// Returns the executor the plans run on.
     pub fn executor(&self) -> &E {
         &self.executor
     }

@@ -11,7 +11,7 @@ use cordon_lambda::{init_error, logging};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
-/// Counts each thread's memory so that a rule's script can be stopped when it holds too much.
+/// Counts each thread's memory so that a rule's script can be stopped when it uses too much.
 #[global_allocator]
 static ALLOCATOR: cordon_engine::memory::CountingAllocator =
     cordon_engine::memory::CountingAllocator;
