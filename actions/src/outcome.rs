@@ -232,11 +232,67 @@ impl Outcome {
     }
 }
 
+/// Sums up the outcomes of an action's resources: the first failure's code with every failed
+/// id, otherwise `changed` (or `would_change`) when a resource changed, otherwise
+/// `already_done`. `not_done` names what a failed resource lacks, e.g. `volumes not
+/// snapshotted`.
+pub(crate) fn summarize(resources: &[Resource], dry_run: bool, not_done: &str) -> Status {
+    let failed: Vec<&Resource> = resources
+        .iter()
+        .filter(|resource| resource.status.is_failed())
+        .collect();
+    if let Some(Status::Failed { code, .. }) = failed.first().map(|resource| &resource.status) {
+        let ids: Vec<String> = failed
+            .iter()
+            .map(|resource| format!("`{}`", resource.id))
+            .collect();
+        return Status::failed(
+            code.clone(),
+            format!(
+                "{} of {} {not_done}: {}",
+                failed.len(),
+                resources.len(),
+                ids.join(", ")
+            ),
+        );
+    }
+    let changed = resources
+        .iter()
+        .any(|resource| matches!(resource.status, Status::Changed | Status::WouldChange));
+    if changed {
+        Status::change(dry_run)
+    } else {
+        Status::AlreadyDone
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn summary_names_every_failed_resource() {
+        let volume = |id: &str, status| Resource::new(id, ResourceKind::Volume, status);
+        let resources = [
+            volume("vol-1", Status::Changed),
+            volume("vol-2", Status::failed("IncorrectState", "busy")),
+            volume("vol-3", Status::failed("other", "x")),
+        ];
+        let status = summarize(&resources, false, "volumes not snapshotted");
+        assert_eq!(
+            status,
+            Status::failed(
+                "IncorrectState",
+                "2 of 3 volumes not snapshotted: `vol-2`, `vol-3`"
+            )
+        );
+        let done = [volume("vol-1", Status::AlreadyDone)];
+        assert_eq!(summarize(&done, true, "-"), Status::AlreadyDone);
+        let changed = [volume("vol-1", Status::WouldChange)];
+        assert_eq!(summarize(&changed, true, "-"), Status::WouldChange);
+    }
 
     #[test]
     fn status_serializes_flat() {

@@ -17,7 +17,7 @@ use crate::clients::Ec2Clients;
 use crate::context::{ActionError, Context};
 use crate::instance::{self, Lookup, group_ids, tag_pairs};
 use crate::isolate::{quoted, same_set};
-use crate::outcome::{ApiCall, Outcome, Resource, ResourceKind, Status};
+use crate::outcome::{ApiCall, Outcome, Resource, ResourceKind, Status, summarize};
 use crate::params::{Params, parse, validate};
 use crate::policy;
 use crate::record;
@@ -224,7 +224,11 @@ async fn restore(
         outcome.resources.push(resource);
         outcome.calls.extend(calls);
     }
-    let status = summarize(&outcome.resources, dry_run);
+    let status = summarize(
+        &outcome.resources,
+        dry_run,
+        "network interfaces not restored",
+    );
     if status.is_failed() {
         return Ok(status);
     }
@@ -345,36 +349,6 @@ async fn restore_interface(
         }
     }
     (resource(Status::change(dry_run)).with_detail(change), calls)
-}
-
-fn summarize(resources: &[Resource], dry_run: bool) -> Status {
-    let failed: Vec<&Resource> = resources
-        .iter()
-        .filter(|resource| resource.status.is_failed())
-        .collect();
-    if let Some(Status::Failed { code, .. }) = failed.first().map(|resource| &resource.status) {
-        let ids: Vec<String> = failed
-            .iter()
-            .map(|resource| format!("`{}`", resource.id))
-            .collect();
-        return Status::failed(
-            code.clone(),
-            format!(
-                "{} of {} network interfaces not restored: {}",
-                failed.len(),
-                resources.len(),
-                ids.join(", ")
-            ),
-        );
-    }
-    let changed = resources
-        .iter()
-        .any(|resource| matches!(resource.status, Status::Changed | Status::WouldChange));
-    if changed {
-        Status::change(dry_run)
-    } else {
-        Status::AlreadyDone
-    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::context::{ActionError, Context};
 use crate::instance::{self, AttachedVolume, Lookup};
-use crate::outcome::{ApiCall, Outcome, Resource, ResourceKind, Status};
+use crate::outcome::{ApiCall, Outcome, Resource, ResourceKind, Status, summarize};
 use crate::params::{Params, parse, validate};
 use crate::policy;
 use crate::registry::{Action, Phase};
@@ -237,7 +237,11 @@ impl Action for Snapshot {
             outcome.resources.push(resource);
             outcome.calls.extend(call);
         }
-        Ok(summarize(&outcome.resources, context.dry_run))
+        Ok(summarize(
+            &outcome.resources,
+            context.dry_run,
+            "volumes not snapshotted",
+        ))
     }
 }
 
@@ -351,36 +355,6 @@ async fn create(
             let error = ActionError::from_sdk("CreateSnapshot", &error);
             (volume_resource(error.to_status()), None)
         }
-    }
-}
-
-fn summarize(resources: &[Resource], dry_run: bool) -> Status {
-    let failed: Vec<&Resource> = resources
-        .iter()
-        .filter(|resource| resource.status.is_failed())
-        .collect();
-    if let Some(Status::Failed { code, .. }) = failed.first().map(|resource| &resource.status) {
-        let ids: Vec<String> = failed
-            .iter()
-            .map(|resource| format!("`{}`", resource.id))
-            .collect();
-        return Status::failed(
-            code.clone(),
-            format!(
-                "{} of {} volumes not snapshotted: {}",
-                failed.len(),
-                resources.len(),
-                ids.join(", ")
-            ),
-        );
-    }
-    let changed = resources
-        .iter()
-        .any(|resource| matches!(resource.status, Status::Changed | Status::WouldChange));
-    if changed {
-        Status::change(dry_run)
-    } else {
-        Status::AlreadyDone
     }
 }
 
