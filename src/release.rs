@@ -41,7 +41,7 @@ pub fn run(args: &ReleaseArgs) -> u8 {
         eprintln!("error: invalid `--status-tag`: {message}");
         return EXIT_USAGE;
     }
-    if !is_instance_id(&args.instance) {
+    if !cordon_actions::is_instance_id(&args.instance) {
         eprintln!(
             "error: invalid `--instance {}`: expected an instance id such as `i-0123456789abcdef0`",
             args.instance
@@ -82,29 +82,5 @@ pub fn run(args: &ReleaseArgs) -> u8 {
         EXIT_FAILURE
     } else {
         EXIT_OK
-    }
-}
-
-/// Returns true for `i-` followed by 8 or 17 lowercase hexadecimal digits.
-fn is_instance_id(text: &str) -> bool {
-    text.strip_prefix("i-").is_some_and(|digits| {
-        matches!(digits.len(), 8 | 17)
-            && digits
-                .bytes()
-                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn instance_ids() {
-        assert!(is_instance_id("i-0123456789abcdef0"));
-        assert!(is_instance_id("i-01234567"));
-        assert!(!is_instance_id("i-0123"));
-        assert!(!is_instance_id("vol-01234567"));
-        assert!(!is_instance_id("i-0123456789ABCDEF0"));
     }
 }

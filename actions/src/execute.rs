@@ -147,7 +147,7 @@ async fn run_jobs(
     let Some(instance_id) = finding.instance_id.as_deref() else {
         return refuse(Status::skipped("the finding names no EC2 instance"));
     };
-    if !crate::params::is_ec2_id(instance_id, "i-") {
+    if !crate::is_instance_id(instance_id) {
         tracing::error!(instance_id = %for_message(instance_id), "invalid instance id in the finding");
         return refuse(Status::failed(
             "invalid_instance_id",

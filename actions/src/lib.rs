@@ -36,3 +36,20 @@ pub use execute::{ExecOptions, Execution, execute};
 pub use outcome::{ApiCall, Outcome, Resource, ResourceKind, Status};
 pub use registry::{Action, Phase, catalog};
 pub use release::{check_status_tag, release_instance};
+
+/// Returns true for an EC2 instance id: `i-` and 8 or 17 lowercase hexadecimal digits.
+pub fn is_instance_id(text: &str) -> bool {
+    params::is_ec2_id(text, "i-")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn instance_ids() {
+        assert!(super::is_instance_id("i-0123456789abcdef0"));
+        assert!(super::is_instance_id("i-01234567"));
+        assert!(!super::is_instance_id("i-0123"));
+        assert!(!super::is_instance_id("vol-01234567"));
+        assert!(!super::is_instance_id("i-0123456789ABCDEF0"));
+    }
+}
