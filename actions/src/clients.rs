@@ -122,7 +122,7 @@ impl Ec2Clients {
     }
 
     /// Records the account the credentials belong to, e.g. from the ARN of the running Lambda
-    /// function, so that [`Self::caller_account`] needs no call. The first value set stays.
+    /// function, so that [`Self::caller_account`] needs no call. Later values are ignored.
     pub fn set_caller_account(&self, account_id: &str) {
         // An error means a value is already set, and the credentials cannot change account.
         let _ = self.account.set(account_id.to_owned());

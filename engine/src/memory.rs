@@ -25,8 +25,8 @@ thread_local! {
 pub struct CountingAllocator;
 
 fn record(delta: i64) {
-    // `try_with` fails only once the thread-local is destroyed at thread exit; an
-    // allocation then is not counted.
+    // `LocalKey::try_with` fails only while or after the thread-local is destroyed at thread
+    // exit, and an allocation made then is not counted.
     let _ = NET_BYTES.try_with(|net| net.set(net.get().wrapping_add(delta)));
 }
 
