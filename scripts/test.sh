@@ -9,6 +9,12 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# A fresh checkout gains nothing from incremental compilation, whose state would take more
+# than a gigabyte of the disk that a cold build needs.
+if [[ "${CI:-}" == true ]]; then
+    export CARGO_INCREMENTAL=0
+fi
+
 step() {
     printf '\n==> %s\n' "$*"
 }
