@@ -294,9 +294,10 @@ fn conflict(
              undoes that"
         )));
     }
+    let action = job.action?;
     let (_, rule_id, _) = succeeded
         .iter()
-        .find(|(name, _, params)| *name == job.name && *params != job.params)?;
+        .find(|(name, _, params)| *name == job.name && !action.same_effect(params, job.params))?;
     tracing::warn!(
         action = job.name,
         rule_id = job.rule_id,

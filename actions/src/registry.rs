@@ -47,6 +47,13 @@ pub trait Action: ActionSpec {
         params: &Value,
         outcome: &mut Outcome,
     ) -> Result<Status, ActionError>;
+
+    /// Returns true when running the action with `first` and then with `second` leaves the
+    /// same state as running it with `first` alone. The executor skips a second containment
+    /// action whose parameters differ in effect from one that already succeeded.
+    fn same_effect(&self, first: &Value, second: &Value) -> bool {
+        first == second
+    }
 }
 
 /// Returns the action called `name`.

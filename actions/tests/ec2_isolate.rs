@@ -502,8 +502,10 @@ async fn second_isolate_with_other_groups_is_skipped() {
     let mut other_rule = plan.matched[0].clone();
     other_rule.rule_id = "other-rule".to_owned();
     other_rule.actions[0].params = json!({"security_group": second});
+    // The same group written as a list has the same effect, so it runs and finds it done.
     let mut same_rule = plan.matched[0].clone();
     same_rule.rule_id = "same-groups-rule".to_owned();
+    same_rule.actions[0].params = json!({"security_groups": [first]});
     plan.matched.push(other_rule);
     plan.matched.push(same_rule);
     let execution = execute(&plan, &emu.clients, &options()).await;

@@ -38,7 +38,7 @@ use crate::registry::{Action, Phase};
 
 use apply::Interface;
 pub(crate) use apply::{quoted, same_set};
-use params::IsolateParams;
+use params::{GroupSource, IsolateParams};
 
 /// The `isolate` action.
 pub(crate) struct Isolate;
@@ -176,6 +176,34 @@ impl Action for Isolate {
         }
         Ok(summarize(&outcome.resources, context.dry_run))
     }
+
+    /// Two parameter sets have the same effect when they name the same quarantine groups,
+    /// however they are written: `security_group: sg-1` and `security_groups: [sg-1]` both
+    /// leave the interfaces in `sg-1`, and the order of a list does not matter.
+    fn same_effect(&self, first: &Value, second: &Value) -> bool {
+        first == second
+            || matches!(
+                (quarantine_groups(first), quarantine_groups(second)),
+                (Some(a), Some(b)) if a == b
+            )
+    }
+}
+
+/// Returns the quarantine groups that `params` name, each list sorted, or `None` when the
+/// parameters are not valid.
+fn quarantine_groups(params: &Value) -> Option<GroupSource> {
+    let settings = parse::<IsolateParams>(params).ok()?.settings().ok()?;
+    Some(match settings.quarantine {
+        GroupSource::Ids(mut ids) => {
+            ids.sort_unstable();
+            GroupSource::Ids(ids)
+        }
+        GroupSource::ByVpc(mut map) => {
+            map.values_mut().for_each(|ids| ids.sort_unstable());
+            GroupSource::ByVpc(map)
+        }
+        name @ GroupSource::Name(_) => name,
+    })
 }
 
 /// Sums up the interfaces: failed when any interface could not be isolated, naming which
@@ -255,6 +283,21 @@ mod tests {
             message,
             "isolated 2 of 3 network interfaces: `eni-1`, `eni-3`; not isolated: `eni-2` (requester_managed)"
         );
+    }
+
+    #[test]
+    fn same_groups_written_differently_have_the_same_effect() {
+        let one = serde_json::json!({"security_group": "sg-11111111"});
+        let list = serde_json::json!({"security_groups": ["sg-11111111"]});
+        let pair = serde_json::json!({"security_groups": ["sg-11111111", "sg-22222222"]});
+        let swapped = serde_json::json!({"security_groups": ["sg-22222222", "sg-11111111"]});
+        let by_name = serde_json::json!({"group_name": "quarantine"});
+        assert!(Isolate.same_effect(&one, &list));
+        assert!(Isolate.same_effect(&pair, &swapped));
+        assert!(!Isolate.same_effect(&one, &pair));
+        assert!(!Isolate.same_effect(&one, &by_name));
+        let egress = serde_json::json!({"security_group": "sg-11111111", "allow_egress": true});
+        assert!(Isolate.same_effect(&one, &egress));
     }
 
     #[test]
