@@ -427,7 +427,7 @@ impl Context<'_> {
             self.error(
                 node.span,
                 format!("invalid rule id `{text}`"),
-                Some("use up to 128 letters, digits, `-`, `_`, `.` or `:`, starting with a letter or digit"),
+                Some("use up to 128 ASCII letters, digits, `-`, `_`, `.` or `:`, starting with a letter or digit"),
             );
             None
         }

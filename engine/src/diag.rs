@@ -35,10 +35,24 @@ impl SourceCode for SharedText {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
-        self.0
-            .text
-            .as_str()
-            .read_span(span, context_lines_before, context_lines_after)
+        let contents =
+            self.0
+                .text
+                .as_str()
+                .read_span(span, context_lines_before, context_lines_after)?;
+        if context_lines_before > 0 {
+            return Ok(contents);
+        }
+        // miette counts the column of a span's start in bytes. Messages count characters, as
+        // editors do, so the snippet's header gets the same column as the message.
+        let (_, column) = self.0.line_column(span.offset());
+        Ok(Box::new(miette::MietteSpanContents::new(
+            contents.data(),
+            *contents.span(),
+            contents.line(),
+            column.saturating_sub(1),
+            contents.line_count(),
+        )))
     }
 }
 

@@ -12,11 +12,17 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
-    /// Creates a shared source file.
+    /// Creates a shared source file. A carriage return that does not start a CRLF pair
+    /// becomes a line feed: YAML reads it as a line break, and so then do the line numbers
+    /// here and in the snippet renderer. Both are one byte, so byte offsets do not move.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<Self> {
+        let mut text = text.into();
+        if text.contains('\r') {
+            text = lone_carriage_returns_to_line_feeds(&text);
+        }
         Arc::new(Self {
             name: name.into(),
-            text: text.into(),
+            text,
         })
     }
 
@@ -25,6 +31,10 @@ impl SourceFile {
         let mut offset = 0;
         for (index, text_line) in self.text.split_inclusive('\n').enumerate() {
             if index + 1 == line {
+                let (text_line, offset) = match text_line.strip_prefix(BYTE_ORDER_MARK) {
+                    Some(rest) if index == 0 => (rest, BYTE_ORDER_MARK.len_utf8()),
+                    _ => (text_line, offset),
+                };
                 let within: usize = text_line
                     .chars()
                     .take(column.saturating_sub(1))
@@ -43,12 +53,32 @@ impl SourceFile {
         let before = self.text.get(..offset).unwrap_or_default();
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |index| index + 1);
-        let column = before
-            .get(line_start..)
-            .map_or(0, |text| text.chars().count())
-            + 1;
+        let line_text = before.get(line_start..).unwrap_or_default();
+        let line_text = if line_start == 0 {
+            line_text.strip_prefix(BYTE_ORDER_MARK).unwrap_or(line_text)
+        } else {
+            line_text
+        };
+        let column = line_text.chars().count() + 1;
         (line, column)
     }
+}
+
+/// A byte order mark at the start of a file. serde-saphyr skips it and leaves it out of its
+/// columns, so the columns here leave it out too.
+const BYTE_ORDER_MARK: char = '\u{feff}';
+
+fn lone_carriage_returns_to_line_feeds(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' && chars.peek() != Some(&'\n') {
+            out.push('\n');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A place in a source file: 1-based line and column, and the byte range it covers.
@@ -62,4 +92,38 @@ pub struct Span {
     pub offset: usize,
     /// Length in bytes; zero points between two characters.
     pub len: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lone_carriage_returns_break_lines() {
+        let file = SourceFile::new("cr.yaml", "a: 1\rb: 2\r\nc: 3\r");
+        assert_eq!(file.text, "a: 1\nb: 2\r\nc: 3\n");
+        let offset = file.text.find('c').unwrap_or_default();
+        assert_eq!(file.line_column(offset), (3, 1));
+        assert_eq!(file.offset_of(3, 1), offset);
+    }
+
+    #[test]
+    fn byte_order_mark_is_not_a_column() {
+        let file = SourceFile::new("bom.yaml", "\u{feff}rules: x\nb: \u{feff}y");
+        let rules = file.text.find('r').unwrap_or_default();
+        assert_eq!(file.line_column(rules), (1, 1));
+        assert_eq!(file.offset_of(1, 1), rules);
+        // Only the mark at the start of the file is left out.
+        let y = file.text.find('y').unwrap_or_default();
+        assert_eq!(file.line_column(y), (2, 5));
+        assert_eq!(file.offset_of(2, 5), y);
+    }
+
+    #[test]
+    fn columns_count_characters() {
+        let file = SourceFile::new("utf.yaml", "d: \"ééé\", x");
+        let x = file.text.find('x').unwrap_or_default();
+        assert_eq!(file.line_column(x), (1, 11));
+        assert_eq!(file.offset_of(1, 11), x);
+    }
 }
