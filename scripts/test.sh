@@ -42,8 +42,13 @@ cargo fmt --all --check
 step "running clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# One build of every target, tests included. Dependencies compile with the features that
+# the tests' dev-dependencies add, so `cargo test` below reuses this build instead of
+# compiling aws-sdk-ec2 a second time with other features. The Lambda tests run this
+# `bootstrap` rather than building their own, for the same reason.
 step "building"
-cargo build --workspace --locked
+cargo build --workspace --all-targets --locked
+export CORDON_BOOTSTRAP="$PWD/target/debug/bootstrap"
 
 step "validating and testing the shipped rules"
 target/debug/cordon validate rules/
