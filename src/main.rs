@@ -86,5 +86,6 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(colour)
+        .fmt_fields(cordon_actions::text_fields())
         .try_init();
 }

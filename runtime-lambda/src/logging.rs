@@ -119,7 +119,10 @@ pub fn init() {
             .with_current_span(true)
             .with_span_list(false)
             .try_init(),
-        Format::Text => builder.without_time().try_init(),
+        Format::Text => builder
+            .without_time()
+            .fmt_fields(cordon_actions::text_fields())
+            .try_init(),
     };
     if installed.is_ok()
         && let Some(warning) = settings.warning
