@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, SnapshotState, Tag, TagSpecification};
 use cordon_engine::registry::{ActionSpec, ParamIssue, ParamStage, PolicyStatement, is_template};
+use cordon_engine::template::replace_controls;
 use futures::future::join_all;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,6 +26,7 @@ use crate::instance::{self, AttachedVolume, Lookup};
 use crate::outcome::{ApiCall, Outcome, Resource, ResourceKind, Status, summarize};
 use crate::params::{Params, parse, validate};
 use crate::policy;
+use crate::record::MAX_TAG_VALUE_CHARS;
 use crate::registry::{Action, Phase};
 
 /// The tag that links a snapshot to its finding; also the idempotency key.
@@ -200,16 +202,18 @@ impl Action for Snapshot {
             )));
         }
 
+        let finding_id = tag_value(&context.finding.id);
+        let finding_type = tag_value(&context.finding.finding_type);
         let volume_ids: Vec<String> = volumes.iter().map(|volume| volume.id.clone()).collect();
-        let existing = existing_snapshots(ec2, &context.finding.id, &volume_ids).await?;
+        let existing = existing_snapshots(ec2, &finding_id, &volume_ids).await?;
         let description = params
             .description
             .unwrap_or_else(|| default_description(context, instance_id));
         let tags_for = |volume: &AttachedVolume| {
             let [id_key, type_key, instance_key, volume_key] = SNAPSHOT_TAG_KEYS;
             vec![
-                (id_key.to_owned(), context.finding.id.clone()),
-                (type_key.to_owned(), context.finding.finding_type.clone()),
+                (id_key.to_owned(), finding_id.clone()),
+                (type_key.to_owned(), finding_type.clone()),
                 (instance_key.to_owned(), instance_id.to_owned()),
                 (volume_key.to_owned(), volume.id.clone()),
             ]
@@ -250,7 +254,21 @@ fn default_description(context: &Context<'_>, instance_id: &str) -> String {
         "cordon evidence for GuardDuty finding {} ({}) on {instance_id}",
         context.finding.id, context.finding.finding_type
     );
-    text.chars().take(MAX_DESCRIPTION_CHARS).collect()
+    replace_controls(&text)
+        .chars()
+        .take(MAX_DESCRIPTION_CHARS)
+        .collect()
+}
+
+/// Returns a finding field as a snapshot tag value: control characters replaced, as rendered
+/// templates replace them, and cut to the EC2 maximum. EC2 rejects a tag value with either,
+/// and with it the snapshot; a shortened tag keeps the evidence. The idempotency lookup uses
+/// the same value, so a retry still finds the snapshot.
+fn tag_value(text: &str) -> String {
+    replace_controls(text)
+        .chars()
+        .take(MAX_TAG_VALUE_CHARS)
+        .collect()
 }
 
 /// Returns the snapshots tagged with this finding id, by volume id. Snapshots in the `error`

@@ -140,6 +140,44 @@ async fn snapshots_are_tagged_at_creation() {
 }
 
 #[tokio::test]
+async fn hostile_finding_id_keeps_the_snapshot() {
+    let Some(emu) = emulator() else { return };
+    let net = emu.network().await;
+    let app = emu.group(&net, "app", true).await;
+    let (instance, _) = emu.instance(&net, &[&app]).await;
+    // Control characters and more than the 256 characters a tag value holds.
+    let hostile = format!("{}\u{1b}[2J\r\n{}", finding_id(), "x".repeat(300));
+    let plan = plan(summary(&instance, &hostile), &[("snapshot", json!({}))]);
+
+    let first = execute(&plan, &emu.clients, &ExecOptions::default()).await;
+    assert_eq!(statuses(&first), vec!["changed"], "{}", first.to_text());
+    let second = execute(&plan, &emu.clients, &ExecOptions::default()).await;
+    assert_eq!(
+        statuses(&second),
+        vec!["already_done"],
+        "{}",
+        second.to_text()
+    );
+
+    let root = first.outcomes[0].calls[0].params["VolumeId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stored: String = hostile
+        .chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .take(256)
+        .collect();
+    let snapshots = emu.snapshots_of(&root, &stored).await;
+    assert_eq!(snapshots.len(), 1);
+    let description = &first.outcomes[0].calls[0].params["Description"];
+    assert!(
+        !description.as_str().unwrap().chars().any(char::is_control),
+        "{description}"
+    );
+}
+
+#[tokio::test]
 async fn tags_reach_volumes_and_interfaces() {
     let Some(emu) = emulator() else { return };
     let net = emu.network().await;

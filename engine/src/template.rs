@@ -251,6 +251,15 @@ impl Template {
     }
 }
 
+/// Returns `value` with each control character replaced by U+FFFD, as rendered templates
+/// write the values of their expressions. Actions use it for finding fields that they send to
+/// AWS without a template.
+pub fn replace_controls(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    push_value(&mut out, value);
+    out
+}
+
 /// Appends an expression's value with each control character replaced by U+FFFD.
 fn push_value(out: &mut String, value: &str) {
     out.extend(value.chars().map(|c| {
