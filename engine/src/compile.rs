@@ -271,7 +271,19 @@ impl Context<'_> {
                     "`{what}` must be true or false, found {}",
                     node.value.kind()
                 );
-                self.error(node.span, message, None);
+                // YAML 1.1 read these as booleans; rule files are read as YAML 1.2.
+                let help = match &node.value {
+                    Value::Str(text)
+                        if ["yes", "no", "on", "off", "y", "n"]
+                            .contains(&text.to_ascii_lowercase().as_str()) =>
+                    {
+                        Some(
+                            "write `true` or `false`: rule files follow YAML 1.2, where `yes`, `no`, `on` and `off` are strings",
+                        )
+                    }
+                    _ => None,
+                };
+                self.error(node.span, message, help);
                 None
             }
         }

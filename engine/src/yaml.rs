@@ -149,7 +149,12 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Box<Diagnostic>> {
         ));
     }
 
+    // YAML 1.2 scalars only: without these options `NO` (a country code) or `y` becomes a
+    // boolean and `0755` or `1_000` a number, and a tag value would change without a word.
     let options = serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
         budget: serde_saphyr::budget! {
             max_nodes: limits::MAX_RULE_FILE_NODES,
             max_depth: limits::MAX_RULE_FILE_DEPTH,
@@ -372,6 +377,22 @@ mod tests {
         assert_eq!(node.descend(&["a"]).value, Value::Int(8));
         assert_eq!(node.descend(&["b"]).value, Value::Float(8.0));
         assert_eq!(node.descend(&["c"]).value, Value::Str("8".into()));
+    }
+
+    #[test]
+    fn yaml_1_1_scalars_stay_strings() {
+        let node = parse_text("a: NO\nb: y\nc: on\nd: 0755\ne: 1_000\nf: true\ny: 1\n").unwrap();
+        for (key, text) in [
+            ("a", "NO"),
+            ("b", "y"),
+            ("c", "on"),
+            ("d", "0755"),
+            ("e", "1_000"),
+        ] {
+            assert_eq!(node.descend(&[key]).value, Value::Str(text.into()), "{key}");
+        }
+        assert_eq!(node.descend(&["f"]).value, Value::Bool(true));
+        assert_eq!(node.descend(&["y"]).value, Value::Int(1));
     }
 
     #[test]

@@ -242,8 +242,12 @@ fn warnings_come_with_errors_and_are_counted_apart() {
 
 #[test]
 fn unquoted_boolean_id_gets_a_quoting_hint() {
-    let text = "rules:\n  - id: off\n    match: { type: \"Recon:EC2/Portscan\" }\n    actions:\n      - tag: { tags: { a: b } }\n";
-    let source = SourceFile::new("off.yaml", text);
+    let rule = |id: &str| {
+        format!(
+            "rules:\n  - id: {id}\n    match: {{ type: \"Recon:EC2/Portscan\" }}\n    actions:\n      - tag: {{ tags: {{ a: b }} }}\n"
+        )
+    };
+    let source = SourceFile::new("true.yaml", rule("True"));
     let Err(diagnostics) = RuleSet::from_sources(vec![source], common::catalog()) else {
         panic!("a boolean id must not load");
     };
@@ -251,7 +255,34 @@ fn unquoted_boolean_id_gets_a_quoting_hint() {
     assert_eq!(first.message, "`id` must be a string, found a boolean");
     assert_eq!(
         first.help.as_deref(),
-        Some("YAML reads `off` as a boolean; quote it to make it a string: `\"off\"`")
+        Some("YAML reads `True` as a boolean; quote it to make it a string: `\"True\"`")
+    );
+
+    // YAML 1.2 reads `off` as a string, so it is a valid id.
+    let source = SourceFile::new("off.yaml", rule("off"));
+    let rules = RuleSet::from_sources(vec![source], common::catalog()).unwrap();
+    assert_eq!(rules.rules()[0].id, "off");
+}
+
+#[test]
+fn yaml_1_1_boolean_gets_a_hint() {
+    let text = "rules:\n  - id: a\n    enabled: yes\n    match: { type: \"Recon:EC2/Portscan\" }\n    actions:\n      - tag: { tags: { a: b } }\n";
+    let source = SourceFile::new("yes.yaml", text);
+    let Err(diagnostics) = RuleSet::from_sources(vec![source], common::catalog()) else {
+        panic!("`enabled: yes` must not load");
+    };
+    let first = &diagnostics.0[0];
+    assert_eq!(
+        first.message,
+        "`enabled` must be true or false, found a string"
+    );
+    assert!(
+        first
+            .help
+            .as_deref()
+            .is_some_and(|help| help.contains("YAML 1.2")),
+        "{:?}",
+        first.help
     );
 }
 
