@@ -263,7 +263,10 @@ impl RuleSet {
                             *span,
                             format!("environment variable `{name}` is not set"),
                         )
-                        .with_help(format!("set `{name}` before loading these rules")),
+                        .with_help(format!(
+                            "set `{name}` in the environment, or pass `--env {name}=VALUE` to \
+                             `cordon plan` or `cordon run`"
+                        )),
                     ),
                 }
             }
