@@ -810,7 +810,9 @@ impl Context<'_> {
             Ok(compiled) => compiled,
             Err(error) => {
                 let span = error.position.map_or(node.span, |(line, column)| {
-                    self.span_in_scalar(node, line, column)
+                    offset_in_text(source, line, column)
+                        .and_then(|offset| self.find_in_source(node, source, offset))
+                        .unwrap_or_else(|| self.span_in_scalar(node, line, column))
                 });
                 self.error(
                     span,
@@ -882,6 +884,37 @@ impl Context<'_> {
             }
         }
         valid
+    }
+
+    /// Finds the file position of a byte offset in a scalar's text by looking for the text
+    /// around it in the scalar's source. Escapes, doubled quotes and folded lines make the
+    /// text differ from the source, so positions do not map by arithmetic, but an expression
+    /// or a script line usually appears in the file as written. The whole line of the text is
+    /// looked for first, then the part from the offset to the end of that line.
+    fn find_in_source(&self, node: &Node, text: &str, offset: usize) -> Option<Span> {
+        let line_start = text.get(..offset)?.rfind('\n').map_or(0, |index| index + 1);
+        let line_end = text
+            .get(offset..)?
+            .find('\n')
+            .map_or(text.len(), |index| offset + index);
+        let source = self
+            .file
+            .text
+            .get(node.span.offset..node.span.offset + node.span.len)?;
+        let whole_line = text.get(line_start..line_end)?;
+        let rest = text.get(offset..line_end)?;
+        let within = [(whole_line, offset - line_start), (rest, 0)]
+            .into_iter()
+            .filter(|(needle, _)| !needle.trim().is_empty())
+            .find_map(|(needle, skip)| source.find(needle).map(|found| found + skip))?;
+        let offset = node.span.offset + within;
+        let (line, column) = self.file.line_column(offset);
+        Some(Span {
+            line,
+            column,
+            offset,
+            len: 1,
+        })
     }
 
     /// Points into a scalar at a 1-based line and column of its text.
@@ -1033,10 +1066,10 @@ impl Context<'_> {
                         .get(..error.offset)
                         .map_or(0, |before| before.chars().count())
                         + 1;
-                    let span = if text.contains('\n') {
-                        node.span
-                    } else {
-                        self.span_in_scalar(node, 1, column)
+                    let span = match self.find_in_source(node, text, error.offset) {
+                        Some(span) => span,
+                        None if text.contains('\n') => node.span,
+                        None => self.span_in_scalar(node, 1, column),
                     };
                     self.error(span, format!("invalid template: {}", error.message), None);
                     ParamTemplate::Null
@@ -1088,4 +1121,21 @@ fn nesting_depth(text: &str) -> usize {
         }
     }
     deepest
+}
+
+/// Returns the byte offset in `text` of a 1-based line and character column.
+fn offset_in_text(text: &str, line: usize, column: usize) -> Option<usize> {
+    let mut start = 0;
+    for (index, text_line) in text.split_inclusive('\n').enumerate() {
+        if index + 1 == line {
+            let within: usize = text_line
+                .chars()
+                .take(column.saturating_sub(1))
+                .map(char::len_utf8)
+                .sum();
+            return Some(start + within);
+        }
+        start += text_line.len();
+    }
+    None
 }

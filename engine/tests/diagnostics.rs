@@ -320,3 +320,44 @@ fn warnings_never_crowd_out_errors() {
     assert_eq!(warnings, cordon_engine::compile::MAX_WARNINGS);
     assert_eq!(diagnostics.0.len() - warnings, 1);
 }
+
+#[test]
+fn errors_in_multiline_and_escaped_scalars_point_into_the_file() {
+    let text = r#"rules:
+  - id: a
+    match: { type: "Recon:EC2/PortProbeUnprotectedPort" }
+    when: |
+      let a = 1;
+      let b = a +* 2;
+      b > 1
+    actions:
+      - tag:
+          tags:
+            folded: >-
+              first line of text
+              second ${finding.id +* 1}
+            escaped: "\t\u00e9 ${finding.id +* 1}"
+            doubled: 'it''s ${finding.id +* 1}'
+"#;
+    let source = SourceFile::new("scalars.yaml", text);
+    let Err(diagnostics) = RuleSet::from_sources(vec![source], common::catalog()) else {
+        panic!("the broken scalars loaded");
+    };
+    let places: Vec<(usize, usize)> = diagnostics
+        .0
+        .iter()
+        .map(|diagnostic| (diagnostic.span.line, diagnostic.span.column))
+        .collect();
+    // The `*` of the script's second line, then the start of each template expression.
+    assert_eq!(places, vec![(6, 18), (13, 24), (14, 34), (15, 31)]);
+    for diagnostic in &diagnostics.0 {
+        let line = text.lines().nth(diagnostic.span.line - 1).unwrap();
+        let at: String = line.chars().skip(diagnostic.span.column - 1).collect();
+        assert!(
+            at.starts_with('*') || at.starts_with("finding.id"),
+            "{}:{} points at `{at}`",
+            diagnostic.span.line,
+            diagnostic.span.column
+        );
+    }
+}
