@@ -131,8 +131,15 @@ fn read_rule_file(path: &Path) -> Result<Result<Arc<SourceFile>, Box<Diagnostic>
                 offset: valid,
                 len: 0,
             };
-            let diagnostic = Diagnostic::new(&source, span, "the file is not valid UTF-8")
-                .with_help("save rule files as UTF-8");
+            let utf16 = error.as_bytes().starts_with(&[0xff, 0xfe])
+                || error.as_bytes().starts_with(&[0xfe, 0xff]);
+            let help = if utf16 {
+                "the file starts with a UTF-16 byte order mark: save it as UTF-8"
+            } else {
+                "save rule files as UTF-8"
+            };
+            let diagnostic =
+                Diagnostic::new(&source, span, "the file is not valid UTF-8").with_help(help);
             Ok(Err(Box::new(diagnostic)))
         }
     }

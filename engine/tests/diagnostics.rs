@@ -148,6 +148,11 @@ fn non_utf8_file_located_others_checked() {
         dir.join("bad-values.yaml"),
     )
     .unwrap();
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain("rules: []\n".encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    std::fs::write(dir.join("utf16.yaml"), utf16).unwrap();
 
     let result = RuleSet::load(std::slice::from_ref(&dir), common::catalog());
     std::fs::remove_dir_all(&dir).unwrap();
@@ -160,9 +165,20 @@ fn non_utf8_file_located_others_checked() {
         .iter()
         .filter(|d| d.message.contains("not valid UTF-8"))
         .collect();
-    assert_eq!(utf8.len(), 1);
+    assert_eq!(utf8.len(), 2);
     assert!(utf8[0].file.name.ends_with("latin1.yaml"));
     assert_eq!((utf8[0].span.line, utf8[0].span.column), (2, 12));
+    assert_eq!(utf8[0].help.as_deref(), Some("save rule files as UTF-8"));
+    assert!(utf8[1].file.name.ends_with("utf16.yaml"));
+    assert_eq!((utf8[1].span.line, utf8[1].span.column), (1, 1));
+    assert!(
+        utf8[1]
+            .help
+            .as_deref()
+            .is_some_and(|help| help.contains("UTF-16")),
+        "{:?}",
+        utf8[1].help
+    );
     assert!(
         diagnostics
             .0
