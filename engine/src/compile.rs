@@ -14,7 +14,7 @@ use crate::limits;
 use crate::registry::{ActionCatalog, ParamStage};
 use crate::rule::{ActionTemplate, ParamTemplate, Rule, TypePattern};
 use crate::script::{self, Bindings, Script};
-use crate::source::{SourceFile, Span};
+use crate::source::{SourceFile, Span, offset_in_text};
 use crate::template::Template;
 use crate::yaml::{Node, Value};
 
@@ -271,7 +271,7 @@ impl Context<'_> {
                     "`{what}` must be true or false, found {}",
                     node.value.kind()
                 );
-                // YAML 1.1 read these as booleans; rule files are read as YAML 1.2.
+                // YAML 1.1 reads these as booleans, and rule files are read as YAML 1.2.
                 let help = match &node.value {
                     Value::Str(text)
                         if ["yes", "no", "on", "off", "y", "n"]
@@ -1121,21 +1121,4 @@ fn nesting_depth(text: &str) -> usize {
         }
     }
     deepest
-}
-
-/// Returns the byte offset in `text` of a 1-based line and character column.
-fn offset_in_text(text: &str, line: usize, column: usize) -> Option<usize> {
-    let mut start = 0;
-    for (index, text_line) in text.split_inclusive('\n').enumerate() {
-        if index + 1 == line {
-            let within: usize = text_line
-                .chars()
-                .take(column.saturating_sub(1))
-                .map(char::len_utf8)
-                .sum();
-            return Some(start + within);
-        }
-        start += text_line.len();
-    }
-    None
 }

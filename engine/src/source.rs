@@ -28,23 +28,16 @@ impl SourceFile {
 
     /// Returns the byte offset of a 1-based line and character column, clamped to the text.
     pub fn offset_of(&self, line: usize, column: usize) -> usize {
-        let mut offset = 0;
-        for (index, text_line) in self.text.split_inclusive('\n').enumerate() {
-            if index + 1 == line {
-                let (text_line, offset) = match text_line.strip_prefix(BYTE_ORDER_MARK) {
-                    Some(rest) if index == 0 => (rest, BYTE_ORDER_MARK.len_utf8()),
-                    _ => (text_line, offset),
-                };
-                let within: usize = text_line
-                    .chars()
-                    .take(column.saturating_sub(1))
-                    .map(char::len_utf8)
-                    .sum();
-                return offset + within;
-            }
-            offset += text_line.len();
-        }
-        self.text.len()
+        // Columns leave the mark out, so positions are counted after it.
+        let mark = if self.text.starts_with(BYTE_ORDER_MARK) {
+            BYTE_ORDER_MARK.len_utf8()
+        } else {
+            0
+        };
+        self.text
+            .get(mark..)
+            .and_then(|text| offset_in_text(text, line, column))
+            .map_or(self.text.len(), |offset| offset + mark)
     }
 
     /// Returns the 1-based line and character column of a byte offset.
@@ -62,6 +55,24 @@ impl SourceFile {
         let column = line_text.chars().count() + 1;
         (line, column)
     }
+}
+
+/// Returns the byte offset in `text` of a 1-based line and character column, or `None` when
+/// the text has fewer lines.
+pub(crate) fn offset_in_text(text: &str, line: usize, column: usize) -> Option<usize> {
+    let mut start = 0;
+    for (index, text_line) in text.split_inclusive('\n').enumerate() {
+        if index + 1 == line {
+            let within: usize = text_line
+                .chars()
+                .take(column.saturating_sub(1))
+                .map(char::len_utf8)
+                .sum();
+            return Some(start + within);
+        }
+        start += text_line.len();
+    }
+    None
 }
 
 /// A byte order mark at the start of a file. serde-saphyr skips it and leaves it out of its

@@ -338,7 +338,7 @@ fn warnings_never_crowd_out_errors() {
 }
 
 #[test]
-fn errors_in_multiline_and_escaped_scalars_point_into_the_file() {
+fn multiline_scalar_errors_point_into_file() {
     let text = r#"rules:
   - id: a
     match: { type: "Recon:EC2/PortProbeUnprotectedPort" }

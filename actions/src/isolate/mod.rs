@@ -286,18 +286,18 @@ mod tests {
     }
 
     #[test]
-    fn same_groups_written_differently_have_the_same_effect() {
-        let one = serde_json::json!({"security_group": "sg-11111111"});
+    fn same_groups_any_form_same_effect() {
+        let single = serde_json::json!({"security_group": "sg-11111111"});
         let list = serde_json::json!({"security_groups": ["sg-11111111"]});
         let pair = serde_json::json!({"security_groups": ["sg-11111111", "sg-22222222"]});
         let swapped = serde_json::json!({"security_groups": ["sg-22222222", "sg-11111111"]});
         let by_name = serde_json::json!({"group_name": "quarantine"});
-        assert!(Isolate.same_effect(&one, &list));
+        assert!(Isolate.same_effect(&single, &list));
         assert!(Isolate.same_effect(&pair, &swapped));
-        assert!(!Isolate.same_effect(&one, &pair));
-        assert!(!Isolate.same_effect(&one, &by_name));
+        assert!(!Isolate.same_effect(&single, &pair));
+        assert!(!Isolate.same_effect(&single, &by_name));
         let egress = serde_json::json!({"security_group": "sg-11111111", "allow_egress": true});
-        assert!(Isolate.same_effect(&one, &egress));
+        assert!(Isolate.same_effect(&single, &egress));
     }
 
     #[test]
