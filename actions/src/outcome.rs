@@ -256,6 +256,12 @@ pub(crate) fn summarize(resources: &[Resource], dry_run: bool, not_done: &str) -
             ),
         );
     }
+    changed_or_done(resources, dry_run)
+}
+
+/// Returns `changed` (or `would_change` in a dry run) when a resource changed, otherwise
+/// `already_done`. Callers check for failed resources first.
+pub(crate) fn changed_or_done(resources: &[Resource], dry_run: bool) -> Status {
     let changed = resources
         .iter()
         .any(|resource| matches!(resource.status, Status::Changed | Status::WouldChange));

@@ -260,10 +260,10 @@ fn default_description(context: &Context<'_>, instance_id: &str) -> String {
         .collect()
 }
 
-/// Returns a finding field as a snapshot tag value: control characters replaced, as rendered
-/// templates replace them, and cut to the EC2 maximum. EC2 rejects a tag value with either,
-/// and with it the snapshot; a shortened tag keeps the evidence. The idempotency lookup uses
-/// the same value, so a retry still finds the snapshot.
+/// Returns a finding field as a snapshot tag value, with control characters replaced as in
+/// rendered templates and cut to the EC2 maximum of 256 characters. A longer value makes EC2
+/// reject CreateSnapshot, and moto rejects control characters (real EC2 was not tried), so a
+/// shortened tag keeps the evidence. The idempotency lookup uses the same value.
 fn tag_value(text: &str) -> String {
     replace_controls(text)
         .chars()

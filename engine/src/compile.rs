@@ -886,11 +886,10 @@ impl Context<'_> {
         valid
     }
 
-    /// Finds the file position of a byte offset in a scalar's text by looking for the text
-    /// around it in the scalar's source. Escapes, doubled quotes and folded lines make the
-    /// text differ from the source, so positions do not map by arithmetic, but an expression
-    /// or a script line usually appears in the file as written. The whole line of the text is
-    /// looked for first, then the part from the offset to the end of that line.
+    /// Finds the file position of a byte offset in a scalar's text by searching the scalar's
+    /// source for the text's line, then for the rest of that line from the offset. Escapes and
+    /// folded lines make the text differ from the source, but expressions rarely contain them.
+    /// NOTE: when that text appears twice in the scalar, the first place is returned.
     fn find_in_source(&self, node: &Node, text: &str, offset: usize) -> Option<Span> {
         let line_start = text.get(..offset)?.rfind('\n').map_or(0, |index| index + 1);
         let line_end = text

@@ -12,9 +12,9 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
-    /// Creates a shared source file. A carriage return that does not start a CRLF pair
-    /// becomes a line feed: YAML reads it as a line break, and so then do the line numbers
-    /// here and in the snippet renderer. Both are one byte, so byte offsets do not move.
+    /// Creates a shared source file. A carriage return outside a CRLF pair becomes a line
+    /// feed, because YAML reads it as a line break and line numbers must agree with YAML.
+    /// Both are one byte, so byte offsets do not move.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<Self> {
         let mut text = text.into();
         if text.contains('\r') {

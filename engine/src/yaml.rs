@@ -149,8 +149,9 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Box<Diagnostic>> {
         ));
     }
 
-    // YAML 1.2 scalars only: without these options `NO` (a country code) or `y` becomes a
-    // boolean and `0755` or `1_000` a number, and a tag value would change without a word.
+    // YAML 1.2 scalars only. Without these options `NO` (a country code) or `y` becomes a
+    // boolean and `0755` or `1_000` a number, so a tag would get another value than the
+    // rule shows.
     let options = serde_saphyr::options! {
         strict_booleans: true,
         leading_zero_numbers_as_strings: true,

@@ -31,7 +31,7 @@ use serde_json::Value;
 
 use crate::context::{ActionError, Context};
 use crate::instance::{self, Lookup};
-use crate::outcome::{Outcome, Resource, ResourceKind, Status};
+use crate::outcome::{Outcome, Resource, ResourceKind, Status, changed_or_done};
 use crate::params::{parse, validate};
 use crate::policy;
 use crate::registry::{Action, Phase};
@@ -250,14 +250,7 @@ fn summarize(resources: &[Resource], dry_run: bool) -> Status {
             ),
         );
     }
-    let changed = resources
-        .iter()
-        .any(|resource| matches!(resource.status, Status::Changed | Status::WouldChange));
-    if changed {
-        Status::change(dry_run)
-    } else {
-        Status::AlreadyDone
-    }
+    changed_or_done(resources, dry_run)
 }
 
 #[cfg(test)]
